@@ -1,0 +1,151 @@
+"""The contract every engine implements, and the input checks they all share.
+
+An engine owns the model's parameters on its own side (a device array, a shared variable, a
+tensor) between calls, so a training loop never round-trips through NumPy. Everything crossing
+this interface is NumPy; :meth:`Engine.runner` is the exception the benchmark harness uses: it
+places the data once and returns a closure that runs one synchronised step.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError, Unavailable
+from ..flags import Config
+from ..model import PARAM_NAMES, param_shapes
+
+TASKS = ("forward", "train")
+
+
+class Engine(abc.ABC):
+    """One compiled model. Subclasses compile each function once per shape signature."""
+
+    name = "?"
+    #: devices this engine can honour: subset of {"cpu", "cuda"}
+    devices: tuple[str, ...] = ("cpu",)
+
+    def __init__(self, config: Config, n_in: int, n_hidden: int, n_out: int,
+                 params: dict[str, np.ndarray]):
+        self.config = config
+        self.n_in, self.n_hidden, self.n_out = n_in, n_hidden, n_out
+        self.dtype = np.dtype(config.floatX)
+        kind = "cuda" if config.wants_gpu else "cpu"
+        if kind not in self.devices:
+            raise Unavailable(f"engine {self.name} cannot honour device={config.device} "
+                              f"(it runs on {', '.join(self.devices)} only); not falling back")
+        self.check_params(params)
+        self.setup()
+        self.set_params(params)
+
+    # --- to implement ----------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Import the library, pin threads and pick the device; raise Unavailable if impossible."""
+
+    @abc.abstractmethod
+    def set_params(self, params: dict[str, np.ndarray]) -> None: ...
+
+    @abc.abstractmethod
+    def get_params(self) -> dict[str, np.ndarray]: ...
+
+    @abc.abstractmethod
+    def forward(self, x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def loss(self, x, y, lengths) -> float: ...
+
+    @abc.abstractmethod
+    def gradients(self, x, y, lengths) -> dict[str, np.ndarray]: ...
+
+    @abc.abstractmethod
+    def train_step(self, x, y, lr: float, lengths) -> float: ...
+
+    @abc.abstractmethod
+    def device_actual(self) -> str:
+        """Where the parameters live, read from the arrays themselves (e.g. ``cuda:0``)."""
+
+    def runner(self, task: str, x, y, lengths, lr: float = 0.01) -> Callable[[], object]:
+        """A closure running one synchronised step of ``task``; data placed once, outside it.
+
+        The default goes through the NumPy interface; engines with device arrays override it so
+        that the timed loop holds no host transfer.
+        """
+        if task == "forward":
+            return lambda: self.forward(x, lengths)
+        return lambda: self.train_step(x, y, lr, lengths)
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        return {}
+
+    # --- shared helpers --------------------------------------------------------------------------
+    def check_params(self, params: dict[str, np.ndarray]) -> None:
+        expected = param_shapes(self.n_in, self.n_hidden, self.n_out)
+        if set(params) != set(PARAM_NAMES):
+            raise ConfigError(f"params: expected keys {', '.join(PARAM_NAMES)}, "
+                              f"got {', '.join(sorted(params))}")
+        for name, shape in expected.items():
+            got = np.shape(params[name])
+            if got != shape:
+                raise ConfigError(f"params: {name} has shape {got}, expected {shape}")
+            if not np.all(np.isfinite(params[name])):
+                raise ConfigError(f"params: {name} contains NaN or Inf")
+
+
+def check_inputs(x, y, lengths, n_in: int, n_out: int | None, dtype) -> tuple:
+    """Validate and normalise ``x``, ``y``, ``lengths``; one clear line on any mismatch.
+
+    Returns ``(x, y, lengths)`` as arrays of the engine's dtype; ``lengths`` is filled with ``T``
+    for a batch given without it and stays ``None`` for a single sequence.
+    """
+    x = np.asarray(x)
+    if x.ndim not in (2, 3):
+        raise ConfigError(f"x: expected (T, I) or (T, B, I), got shape {x.shape}")
+    if x.shape[0] < 1:
+        raise ConfigError("x: a sequence needs at least one time step")
+    if x.shape[-1] != n_in:
+        raise ConfigError(f"x: last axis has {x.shape[-1]} features, the model has n_in={n_in}")
+    if not np.issubdtype(x.dtype, np.number):
+        raise ConfigError(f"x: not numeric (dtype {x.dtype})")
+    if not np.all(np.isfinite(x)):
+        raise ConfigError("x: contains NaN or Inf")
+    x = x.astype(dtype, copy=False)
+    batched = x.ndim == 3
+    if batched:
+        n_steps, batch = x.shape[0], x.shape[1]
+        if lengths is None:
+            lengths = np.full(batch, n_steps, dtype=np.int64)
+        lengths = np.asarray(lengths)
+        if lengths.shape != (batch,):
+            raise ConfigError(f"lengths: shape {lengths.shape} does not match batch size {batch}")
+        if not np.issubdtype(lengths.dtype, np.integer):
+            if not np.all(np.mod(lengths, 1) == 0):
+                raise ConfigError("lengths: must be integers")
+        lengths = lengths.astype(np.int64)
+        if lengths.size and (lengths.min() < 1 or lengths.max() > n_steps):
+            raise ConfigError(f"lengths: every length must be in 1..{n_steps} (T)")
+    elif lengths is not None:
+        raise ConfigError("lengths: only meaningful for a batch x of shape (T, B, I)")
+    if y is not None:
+        y = np.asarray(y)
+        want = (x.shape[1],) if batched else ()
+        if y.shape != want:
+            raise ConfigError(f"y: shape {y.shape}, expected {want or 'a scalar int'}")
+        if not np.issubdtype(y.dtype, np.integer):
+            if not np.all(np.mod(y, 1) == 0):
+                raise ConfigError("y: class labels must be integers")
+        y = y.astype(np.int64)
+        if n_out is not None and y.size and (y.min() < 0 or y.max() >= n_out):
+            raise ConfigError(f"y: labels must be in 0..{n_out - 1}, got {int(y.min())}.."
+                              f"{int(y.max())}")
+    return x, y, lengths
+
+
+def set_thread_env(threads: int | None, env: dict) -> None:
+    """Pin BLAS/OpenMP threads through the environment, before any library reads it."""
+    if threads:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+            env[var] = str(threads)

@@ -1,0 +1,117 @@
+"""Engines that compile the shared seed graph: PyTensor's backends and legacy Theano.
+
+The graph itself is :func:`rnnperf.model.build_seed_graph`; this class only decides how to
+compile it (a library's ``function`` and mode) and caches each compiled function per *shape
+signature*, so a training loop compiles once and reuses. Parameters are shared variables created
+once; every compiled function reads and updates the same ones.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from ..model import PARAM_NAMES, GraphLib, SeedGraph, build_seed_graph
+from .base import Engine, check_inputs
+
+
+class GraphEngine(Engine):
+    #: backends whose Scan needs the trip count at trace time compile one graph per input shape
+    static_shapes = False
+
+    @abc.abstractmethod
+    def make_lib(self) -> GraphLib: ...
+
+    @abc.abstractmethod
+    def compile(self, inputs, outputs, updates=None):
+        """Compile with this engine's mode; return a callable."""
+
+    def setup(self):
+        self.lib = self.make_lib()
+        self._shared = None
+        self._graphs: dict[tuple, SeedGraph] = {}
+        self._fns: dict[tuple, object] = {}
+        self.formulation = self.config.get("formulation", "seed")
+
+    # --- parameters live in shared variables --------------------------------------------------
+    def set_params(self, params):
+        values = {k: np.asarray(params[k], dtype=self.dtype) for k in PARAM_NAMES}
+        if self._shared is None:
+            self._shared = {k: self.lib.shared(v.copy(), name=k) for k, v in values.items()}
+        else:
+            for k, v in values.items():
+                self._shared[k].set_value(v.copy())
+
+    def get_params(self):
+        return {k: np.array(self.to_host(v.get_value()), dtype=self.dtype)
+                for k, v in self._shared.items()}
+
+    def to_host(self, value) -> np.ndarray:
+        return np.asarray(value)
+
+    # --- one compiled function per (function, variant, shape) ---------------------------------
+    def _graph(self, x) -> SeedGraph:
+        batched = x.ndim == 3
+        shape = tuple(x.shape) if self.static_shapes else None
+        key = (batched, shape)
+        if key not in self._graphs:
+            self._graphs[key] = build_seed_graph(
+                self.lib, self._shared, batched=batched, formulation=self.formulation,
+                dtype=self.dtype.name, shape=shape)
+        return self._graphs[key]
+
+    def function(self, name: str, x):
+        graph = self._graph(x)
+        key = (name, x.ndim == 3, tuple(x.shape) if self.static_shapes else None)
+        if key not in self._fns:
+            if name == "forward":
+                fn = self.compile(graph.inputs(), graph.probs)
+            elif name == "loss":
+                fn = self.compile(graph.inputs(with_y=True), graph.loss)
+            elif name == "gradients":
+                fn = self.compile(graph.inputs(with_y=True),
+                                  [graph.grads[k] for k in PARAM_NAMES])
+            elif name == "train":
+                fn = self.compile(graph.inputs(with_y=True, with_lr=True), graph.loss,
+                                  updates=graph.updates)
+            else:
+                raise KeyError(name)
+            self._fns[key] = fn
+        return self._fns[key]
+
+    def _args(self, x, y, lengths, lr=None):
+        x, y, lengths = check_inputs(x, y, lengths, self.n_in, self.n_out, self.dtype)
+        args = [x] + ([lengths] if x.ndim == 3 else [])
+        if y is not None:
+            args.append(y)
+        if lr is not None:
+            args.append(np.asarray(lr, dtype=self.dtype))
+        return x, args
+
+    def forward(self, x, lengths=None):
+        x, args = self._args(x, None, lengths)
+        return self.to_host(self.function("forward", x)(*args))
+
+    def loss(self, x, y, lengths=None):
+        x, args = self._args(x, y, lengths)
+        return float(self.to_host(self.function("loss", x)(*args)))
+
+    def gradients(self, x, y, lengths=None):
+        x, args = self._args(x, y, lengths)
+        values = self.function("gradients", x)(*args)
+        return {k: self.to_host(v) for k, v in zip(PARAM_NAMES, values)}
+
+    def train_step(self, x, y, lr=0.1, lengths=None):
+        x, args = self._args(x, y, lengths, lr)
+        return float(self.to_host(self.function("train", x)(*args)))
+
+    def runner(self, task, x, y, lengths, lr=0.01):
+        x, args = self._args(x, y if task == "train" else None, lengths,
+                             lr if task == "train" else None)
+        fn = self.function("train" if task == "train" else "forward", x)
+        return lambda: self.sync(fn(*args))
+
+    def sync(self, value):
+        """Block until device work behind ``value`` is done (no-op for host backends)."""
+        return value

@@ -1,0 +1,195 @@
+"""``pytensor-c``, ``pytensor-numba``, ``pytensor-jax``, ``pytensor-pytorch``: the seed graph on
+PyTensor, Theano's maintained successor, one engine per backend (its ``mode``).
+
+PyTensor reads its configuration when it is imported (``PYTENSOR_FLAGS``), so the profile's
+passthrough keys are turned into that variable *before* the import; a process that already
+imported PyTensor can only change the flags PyTensor allows to change at run time.
+
+Backend notes (each measured, see docs/performance.md):
+
+* C (``mode=CVM``): PyTensor links no BLAS by default (``blas__ldflags`` empty, ~3.5x slower);
+  when the profile does not set ``blas.ldflags`` we link OpenBLAS if the system has it and record
+  what was linked.
+* JAX: its Scan conversion needs the trip count at trace time and one floatX throughout, so each
+  input shape gets its own graph with static shapes; JAX's persistent compilation cache lives in
+  the user cache directory so compile is paid once per machine.
+* PyTorch: PyTensor 3.0-3.3 has no Scan conversion for this backend; :mod:`rnnperf.pytorch_scan`
+  registers ours before the first compile.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import sys
+
+import numpy as np
+
+from ..errors import ConfigError, Unavailable
+from ..flags import ENGINE_MODE
+from ..model import GraphLib
+from .graph_engine import GraphEngine
+
+
+def detect_blas_ldflags() -> str:
+    """``-lopenblas`` where the system has OpenBLAS, else empty (PyTensor's own default)."""
+    return "-lopenblas" if ctypes.util.find_library("openblas") else ""
+
+
+def pytensor_flags(config) -> dict[str, str]:
+    """PyTensor config names (``blas__ldflags``) for this profile, with our BLAS default."""
+    flags = {k.replace(".", "__"): v for k, v in config.passthrough().items()}
+    flags["floatX"] = config.floatX
+    if config.engine == "pytensor-c" and "blas__ldflags" not in flags:
+        flags["blas__ldflags"] = detect_blas_ldflags()
+    return flags
+
+
+def apply_pytensor_flags(flags: dict[str, str]) -> None:
+    """Set flags before PyTensor's import, or at run time where it is already imported."""
+    if "pytensor" not in sys.modules:
+        current = os.environ.get("PYTENSOR_FLAGS", "")
+        extra = ",".join(f"{k}={v}" for k, v in flags.items())
+        os.environ["PYTENSOR_FLAGS"] = ",".join(p for p in (current, extra) if p)
+        return
+    import pytensor
+    for key, value in flags.items():
+        try:
+            if str(getattr(pytensor.config, key)) != value:
+                setattr(pytensor.config, key, value)
+        except AttributeError:
+            raise ConfigError(f"flags: PyTensor has no config key {key.replace('__', '.')!r}") \
+                from None
+        except Exception:
+            raise ConfigError(f"flags: {key.replace('__', '.')} is read when PyTensor is "
+                              "imported; set it in a fresh process (rnnperf runs workers)") \
+                from None
+
+
+def jax_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "rnnperf", "jax")
+
+
+def configure_jax(config) -> None:
+    """Pick JAX's platform from device= (never a silent CPU fallback) and turn its cache on."""
+    if config.wants_gpu:
+        os.environ.setdefault("JAX_PLATFORMS", "cuda")
+    else:
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    import jax
+    jax.config.update("jax_enable_x64", config.floatX == "float64")
+    try:
+        jax.config.update("jax_compilation_cache_dir", jax_cache_dir())
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    except Exception:  # older JAX: the cache is an optimisation, not a requirement
+        pass
+    if config.wants_gpu:
+        try:
+            gpus = jax.devices("gpu")
+        except RuntimeError:
+            gpus = []
+        if len(gpus) <= config.device_index:
+            raise Unavailable(f"device={config.device}: JAX sees no such GPU "
+                              f"({len(gpus)} found); not falling back to the CPU")
+        jax.config.update("jax_default_device", gpus[config.device_index])
+
+
+def configure_torch(config):
+    import torch
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if config.wants_gpu:
+        if not torch.cuda.is_available() or torch.cuda.device_count() <= config.device_index:
+            raise Unavailable(f"device={config.device}: torch sees no such CUDA device; not "
+                              "falling back to the CPU")
+        return torch.device("cuda", config.device_index)
+    return torch.device("cpu")
+
+
+class PyTensorEngine(GraphEngine):
+    devices = ("cpu", "cuda")
+
+    def __init__(self, config, *args, **kwargs):
+        self.name = config.engine
+        if config.engine in ("pytensor-c", "pytensor-numba"):
+            self.devices = ("cpu",)
+        super().__init__(config, *args, **kwargs)
+
+    @classmethod
+    def versions(cls):
+        import pytensor
+        return {"pytensor": pytensor.__version__}
+
+    def setup(self):
+        self.backend = ENGINE_MODE[self.config.engine]
+        self.flags = pytensor_flags(self.config)
+        if self.backend == "JAX":
+            configure_jax(self.config)
+            self.static_shapes = True
+        elif self.backend == "PYTORCH":
+            self.torch_device = configure_torch(self.config)
+        apply_pytensor_flags(self.flags)
+        import pytensor
+        from pytensor.compile.mode import get_mode
+        if self.backend == "PYTORCH":
+            from .. import pytorch_scan  # noqa: F401  (registers our Scan conversion)
+        self.mode = get_mode(self.backend)
+        super().setup()
+
+    def make_lib(self):
+        import pytensor
+        import pytensor.tensor as pt
+
+        def scan(fn, **kwargs):
+            return pytensor.scan(fn, return_updates=False, **kwargs)
+
+        def tensor(name, dtype, shape):
+            return pt.tensor(name, dtype=dtype, shape=shape)
+
+        return GraphLib(T=pt, scan=scan, grad=pytensor.grad, shared=self._make_shared,
+                        tensor=tensor)
+
+    def _make_shared(self, value, name):
+        import pytensor
+        return pytensor.shared(value, name=name)
+
+    def compile(self, inputs, outputs, updates=None):
+        import pytensor
+        return pytensor.function(inputs, outputs, updates=updates or [], mode=self.mode,
+                                 on_unused_input="ignore")
+
+    def to_host(self, value):
+        if hasattr(value, "detach"):  # torch tensor from the PyTorch backend
+            return value.detach().cpu().numpy()
+        return np.asarray(value)
+
+    def sync(self, value):
+        if self.backend == "JAX":
+            import jax
+            jax.block_until_ready(value)
+        elif self.backend == "PYTORCH" and self.config.wants_gpu:
+            import torch
+            torch.cuda.synchronize()
+        return value
+
+    def device_actual(self) -> str:
+        """Read from the shared parameter storage (or the last JAX output) itself."""
+        value = self._shared["Whh"].get_value(borrow=True)
+        return array_device(value)
+
+
+def array_device(value) -> str:
+    """The device an array lives on, read from the array: ``cpu``, ``cuda:0``, ..."""
+    if isinstance(value, np.ndarray):
+        return "cpu"
+    if hasattr(value, "devices"):  # jax.Array
+        devs = sorted(value.devices(), key=str)
+        dev = devs[0]
+        kind = "cuda" if dev.platform in ("gpu", "cuda") else dev.platform
+        return f"{kind}:{dev.id}" if kind != "cpu" else "cpu"
+    if hasattr(value, "device"):  # torch.Tensor
+        dev = value.device
+        return "cpu" if dev.type == "cpu" else f"{dev.type}:{dev.index or 0}"
+    return type(value).__name__

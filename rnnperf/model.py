@@ -1,0 +1,194 @@
+"""The seed model: the Elman RNN of the classic Theano tutorial, written once.
+
+``h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)`` from ``h_0 = 0`` run by **scan**,
+``p = softmax(Why h_T + by)``, categorical cross-entropy, SGD, argmax prediction.
+
+The tutorial's own code does not run (``forward_step`` is never defined, the target is a matrix,
+the function is recompiled on every ``train`` call). :func:`build_seed_graph` is the working
+version, written against a small namespace (:class:`GraphLib`) so that the *same* graph is built by
+PyTensor (every backend) and by legacy Theano 1.0.5, whose APIs differ only in module names.
+
+Two variants share one step function:
+
+* single sequence: ``x`` is ``(T, I)``, ``y`` an int, ``p`` is ``(O,)``;
+* batched minibatch: ``x`` is ``(T, B, I)`` with ``lengths`` ``(B,)``; a mask freezes the state of a
+  finished sequence, so each row equals running that sequence alone; the loss is the batch mean.
+
+Two formulations, both in the parity matrix:
+
+* ``seed``: the tutorial's literal step, ``Wxh x_t`` computed inside the loop;
+* ``hoisted``: one ``(T*B, I) x (I, H)`` GEMM for every input projection before the scan, only
+  ``Whh`` inside it, and the weight gradients as single GEMMs after the backward scan (see
+  :mod:`rnnperf.hoisted`).  Same function, same numbers, fewer and larger matrix products.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+
+PARAM_NAMES = ("Wxh", "Whh", "Why", "bh", "by")
+
+
+def param_shapes(n_in: int, n_hidden: int, n_out: int) -> dict[str, tuple[int, ...]]:
+    return {"Wxh": (n_hidden, n_in), "Whh": (n_hidden, n_hidden), "Why": (n_out, n_hidden),
+            "bh": (n_hidden,), "by": (n_out,)}
+
+
+def init_params(n_in: int, n_hidden: int, n_out: int, seed: int = 0,
+                dtype: str = "float32") -> dict[str, np.ndarray]:
+    """The tutorial's initialisation: weights ``randn * 0.01``, biases zero.
+
+    Drawn in float64 from one seeded generator and then cast, so float32 and float64 parameters
+    of the same seed are the same numbers up to rounding (parity depends on it).
+    """
+    for name, value in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
+        if int(value) != value or value < 1:
+            from .errors import ConfigError
+            raise ConfigError(f"init_params: {name}={value!r} must be a positive integer")
+    rng = np.random.default_rng(seed)
+    shapes = param_shapes(n_in, n_hidden, n_out)
+    params = {}
+    for name in PARAM_NAMES:
+        if name.startswith("b"):
+            params[name] = np.zeros(shapes[name], dtype=dtype)
+        else:
+            params[name] = (rng.standard_normal(shapes[name]) * 0.01).astype(dtype)
+    return params
+
+
+@dataclasses.dataclass
+class GraphLib:
+    """The handful of symbols the seed graph needs from a Theano-family library."""
+
+    T: Any                       # pytensor.tensor or theano.tensor
+    scan: Callable               # scan(fn, sequences, outputs_info, non_sequences, strict) -> outputs
+    grad: Callable
+    shared: Callable
+    tensor: Callable             # tensor(name, dtype, shape) -> symbolic input
+    hoisted_scan: Callable = None  # type: ignore[assignment]  # set in __post_init__
+
+    def __post_init__(self):
+        if self.hoisted_scan is None:
+            self.hoisted_scan = hoisted_recurrence
+
+
+@dataclasses.dataclass
+class SeedGraph:
+    """Symbolic inputs, shared parameters and outputs of one variant, ready to compile."""
+
+    x: Any
+    y: Any
+    lengths: Any | None
+    lr: Any
+    params: dict[str, Any]
+    probs: Any
+    loss: Any
+    grads: dict[str, Any]
+    updates: list
+
+    def inputs(self, *, with_y: bool = False, with_lr: bool = False) -> list:
+        out = [self.x] + ([self.lengths] if self.lengths is not None else [])
+        if with_y:
+            out.append(self.y)
+        if with_lr:
+            out.append(self.lr)
+        return out
+
+
+def softmax_and_logp(T, z):
+    """Numerically stable softmax and log-softmax along the last axis, in plain ops."""
+    shifted = z - T.max(z, axis=-1, keepdims=True)
+    logsum = T.log(T.sum(T.exp(shifted), axis=-1, keepdims=True))
+    logp = shifted - logsum
+    return T.exp(logp), logp
+
+
+def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
+                     formulation: str = "seed", dtype: str = "float32",
+                     shape: tuple[int, ...] | None = None) -> SeedGraph:
+    """Build the RNN graph once for any Theano-family library.
+
+    ``shared`` holds the engine's shared variables, one per parameter, created once and reused by
+    every compiled function so that parameters stay on the engine's side between calls.
+    ``shape`` fixes the static input shape (``(T, I)`` or ``(T, B, I)``) for backends that need it
+    at trace time (PyTensor's JAX Scan conversion); ``None`` leaves it dynamic.
+    """
+    T = lib.T
+    Wxh, Whh, Why, bh, by = (shared[n] for n in PARAM_NAMES)
+    n_hidden = shared["Whh"].get_value(borrow=True).shape[0]
+
+    if batched:
+        x = lib.tensor("x", dtype, shape or (None, None, None))
+        lengths = lib.tensor("lengths", "int64", (shape[1],) if shape else (None,))
+        y = lib.tensor("y", "int64", (shape[1],) if shape else (None,))
+        n_steps = x.shape[0]
+        # mask[t, b] = 1 while sequence b is still running; a finished state stops changing.
+        mask = T.cast(T.lt(T.arange(n_steps).dimshuffle(0, "x"), lengths.dimshuffle("x", 0)),
+                      dtype).dimshuffle(0, 1, "x")
+        h0 = T.zeros((x.shape[1], n_hidden), dtype=dtype)
+    else:
+        x = lib.tensor("x", dtype, shape or (None, None))
+        lengths = None
+        y = lib.tensor("y", "int64", ())
+        mask = None
+        h0 = T.zeros((n_hidden,), dtype=dtype)
+
+    def freeze(m_t, h_new, h_prev):
+        return h_new if m_t is None else m_t * h_new + (1 - m_t) * h_prev
+
+    if formulation == "seed":
+        # The tutorial's literal step, Wxh x_t inside the loop.
+        def step(x_t, *rest):
+            m_t, h_prev = (rest[0], rest[1]) if batched else (None, rest[0])
+            if batched:
+                pre = T.dot(x_t, Wxh.T) + T.dot(h_prev, Whh.T) + bh
+            else:
+                pre = T.dot(Wxh, x_t) + T.dot(Whh, h_prev) + bh
+            return freeze(m_t, T.tanh(pre), h_prev)
+
+        sequences = [x] + ([mask] if batched else [])
+        states = lib.scan(step, sequences=sequences, outputs_info=[h0],
+                          non_sequences=[Wxh, Whh, bh], strict=True)
+        h_last = states[-1]
+    elif formulation == "hoisted":
+        # One GEMM for every input projection; only Whh stays in the recurrence.
+        xw = T.dot(x, Wxh.T) + bh
+        h_last = lib.hoisted_scan(lib, xw, Whh, h0, mask)
+    else:
+        raise ValueError(f"unknown formulation {formulation!r}")
+
+    z = T.dot(h_last, Why.T) + by
+    probs, logp = softmax_and_logp(T, z)
+    if batched:
+        loss = -T.mean(logp[T.arange(y.shape[0]), y])
+    else:
+        loss = -logp[y]
+    grad_list = lib.grad(loss, [shared[n] for n in PARAM_NAMES])
+    grads = dict(zip(PARAM_NAMES, grad_list))
+    lr = lib.tensor("lr", dtype, ())
+    updates = [(shared[n], shared[n] - lr * grads[n]) for n in PARAM_NAMES]
+    return SeedGraph(x=x, y=y, lengths=lengths, lr=lr, params=shared, probs=probs, loss=loss,
+                     grads=grads, updates=updates)
+
+
+
+def hoisted_recurrence(lib: GraphLib, xw, Whh, h0, mask):
+    """``h_t = tanh(xw_t + Whh h_{t-1})`` over pre-projected inputs; returns ``h_T``.
+
+    ``xw = x Wxh^T + bh`` was computed for every step at once by the caller. Backends may swap in
+    a recurrence with a hand-written gradient (``GraphLib.hoisted_scan``).
+    """
+    T = lib.T
+
+    def step(xw_t, *rest):
+        m_t, h_prev = (rest[0], rest[1]) if mask is not None else (None, rest[0])
+        h_new = T.tanh(xw_t + T.dot(h_prev, Whh.T))
+        return h_new if m_t is None else m_t * h_new + (1 - m_t) * h_prev
+
+    sequences = [xw] + ([mask] if mask is not None else [])
+    states = lib.scan(step, sequences=sequences, outputs_info=[h0], non_sequences=[Whh],
+                      strict=True)
+    return states[-1]
