@@ -76,6 +76,18 @@ class Engine(abc.ABC):
             return lambda: self.forward(x, lengths)
         return lambda: self.train_step(x, y, lr, lengths)
 
+    def parity_step(self, x, y, lr: float, lengths) -> dict[str, np.ndarray]:
+        """Probabilities, loss and gradients at the current parameters, then one SGD step.
+
+        What :mod:`rnnperf.parity` compares. Engines that compile may do it in one function
+        (outputs are computed before updates apply), which keeps cold compiles to one per variant.
+        """
+        out = {"probs": np.asarray(self.forward(x, lengths)),
+               "loss": np.asarray(self.loss(x, y, lengths))}
+        out.update({f"d{k}": v for k, v in self.gradients(x, y, lengths).items()})
+        self.train_step(x, y, lr, lengths)
+        return out
+
     @classmethod
     def versions(cls) -> dict[str, str]:
         return {}

@@ -72,6 +72,10 @@ class GraphEngine(Engine):
             elif name == "gradients":
                 fn = self.compile(graph.inputs(with_y=True),
                                   [graph.grads[k] for k in PARAM_NAMES])
+            elif name == "parity":
+                fn = self.compile(graph.inputs(with_y=True, with_lr=True),
+                                  [graph.probs, graph.loss] + [graph.grads[k] for k in PARAM_NAMES],
+                                  updates=graph.updates)
             elif name == "train":
                 fn = self.compile(graph.inputs(with_y=True, with_lr=True), graph.loss,
                                   updates=graph.updates)
@@ -105,6 +109,13 @@ class GraphEngine(Engine):
     def train_step(self, x, y, lr=0.1, lengths=None):
         x, args = self._args(x, y, lengths, lr)
         return float(self.to_host(self.function("train", x)(*args)))
+
+    def parity_step(self, x, y, lr, lengths=None):
+        x, args = self._args(x, y, lengths, lr)
+        values = [self.to_host(v) for v in self.function("parity", x)(*args)]
+        out = {"probs": values[0], "loss": values[1]}
+        out.update({f"d{k}": v for k, v in zip(PARAM_NAMES, values[2:])})
+        return out
 
     def runner(self, task, x, y, lengths, lr=0.01):
         x, args = self._args(x, y if task == "train" else None, lengths,
