@@ -256,10 +256,9 @@ def cmd_train(args) -> int:
     from .rnn import RNN
     config = _config(args)
     defaults = TRAIN_DEFAULTS[args.data]
-    epochs = args.epochs or defaults["epochs"]
-    batch = args.batch or defaults["batch"]
-    lr = args.lr if args.lr is not None else defaults["lr"]
-    hidden = args.hidden or defaults["hidden"]
+    pick = {k: getattr(args, k) if getattr(args, k) is not None else v
+            for k, v in defaults.items()}
+    epochs, batch, lr, hidden = pick["epochs"], pick["batch"], pick["lr"], pick["hidden"]
     if epochs < 1 or batch < 1 or hidden < 1 or not lr > 0:
         raise ConfigError("--epochs, --batch, --hidden and --lr must be positive")
     dataset = datalib.load(args.data, dtype=config.floatX, seed=args.seed)

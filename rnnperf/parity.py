@@ -14,6 +14,7 @@ with ``randn * 0.01`` every tanh works in its linear range and a wrong nonlinear
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 
@@ -62,9 +63,13 @@ def worker_job(config, payload):
     dtype = config.floatX
     params = parity_params(dtype)
     out = {"engine": config.engine, "dtype": dtype, "versions": cls.versions(), "cases": {}}
+    # Test-only fault injection: proves that a wrong engine fails the check (tests/test_cli.py).
+    perturb = float(os.environ.get("RNNPERF_PARITY_PERTURB", "0"))
     for variant in payload.get("variants", VARIANTS):
         engine = cls(config, SIZES["I"], SIZES["H"], SIZES["O"], params)
         values = run_case(engine, variant, dtype)
+        if perturb:
+            values["dWhh"] = values["dWhh"] * (1 + perturb)
         out["device_actual"] = engine.device_actual()
         out["cases"][variant] = {k: v.tolist() for k, v in values.items()}
     return out
