@@ -1,0 +1,326 @@
+"""The benchmark harness: a parent that sweeps, and the worker job that measures.
+
+**Parent** (:func:`run_sweep`): expands profiles x shapes x tasks into jobs, checks each engine's
+availability from package metadata, and runs one worker process per measurement through
+:func:`rnnperf.worker.run_worker`; it never imports an engine (a test checks ``sys.modules``).
+After every measurement the results document is written atomically (:mod:`rnnperf.results`), so
+a parent killed by SIGKILL loses at most the measurement in flight. Ctrl-C or SIGTERM stops the
+running worker and keeps what finished.
+
+``--resume`` keeps every measurement whose status is ``ok`` or ``failed`` (a failure is a property
+of the build: rerunning it gives the same NaN) and reruns ``timeout`` (often a busy machine) and
+``unavailable`` (cheap to re-check, and the engine may have been installed since) together with
+everything not measured yet. Without ``--resume`` an existing ``--out`` file is refused (exit 2)
+unless ``--force`` replaces it; a corrupt or foreign file is never overwritten either way.
+
+**Worker** (:func:`worker_job`, job ``bench``): builds the seed parameters and random data, builds
+the engine (compile and first call timed apart as ``compile_s``), warms up, calibrates the loop
+count (:mod:`rnnperf.timing`), times the rounds, checks the result is finite, and measures the
+peak matmul rate in the engine's own library (:mod:`rnnperf.machine`).
+
+Fault injection, **test-only**: ``RNNPERF_FAULT=KIND`` or ``KIND@SUBSTRING`` (only jobs whose key
+contains SUBSTRING) makes the worker ``crash`` (exit 70), ``raise``, ``sigkill`` itself, print
+``garbage`` instead of an answer, ``hang`` (until killed or orphaned) or report a ``nan`` result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from . import results as res
+from .errors import CheckFailed, ConfigError
+
+REFERENCE_SHAPE = {"T": 100, "B": 32, "I": 128, "H": 256, "O": 10}
+TASKS = ("forward", "train")
+KEEP_ON_RESUME = ("ok", "failed")
+FAULT_VAR = "RNNPERF_FAULT"
+FAULTS = ("crash", "raise", "sigkill", "garbage", "hang", "nan")
+
+
+# --- planning ------------------------------------------------------------------------------------
+
+def parse_shape(text: str) -> dict:
+    """``T=100,B=32,I=128,H=256[,O=10]`` -> dict; one ConfigError line naming the bad token."""
+    shape: dict = {}
+    for token in text.split(","):
+        token = token.strip()
+        if not token:
+            continue
+        key, sep, value = token.partition("=")
+        key = key.strip().upper()
+        if not sep or key not in res.SHAPE_KEYS:
+            raise ConfigError(f"--shape {text}: bad token {token!r} (expected T=,B=,I=,H=[,O=])")
+        if not value.strip().isdigit() or int(value) < 1:
+            raise ConfigError(f"--shape {text}: {key}={value!r} must be a positive integer")
+        shape[key] = int(value)
+    missing = [k for k in ("T", "B", "I", "H") if k not in shape]
+    if missing:
+        raise ConfigError(f"--shape {text}: missing {', '.join(missing)}")
+    shape.setdefault("O", 10)
+    return {k: shape[k] for k in res.SHAPE_KEYS}
+
+
+@dataclasses.dataclass
+class Job:
+    config: object          # rnnperf.flags.Config
+    shape: dict
+    task: str
+
+    @property
+    def profile(self) -> str:
+        return self.config.profile()
+
+    @property
+    def key(self) -> str:
+        return res.make_key(self.profile, self.shape, self.task)
+
+    def blank(self, **fields) -> res.Measurement:
+        """The measurement's identity, filled before anything runs."""
+        cfg = self.config
+        return res.Measurement(
+            key=self.key, profile=self.profile, engine=cfg.engine, task=self.task,
+            shape=dict(self.shape), flags=cfg.values(), device_requested=cfg.device,
+            dtype=cfg.floatX, threads=cfg.threads or os.cpu_count(),
+            host=socket.gethostname(), started=res.now(), **fields)
+
+
+def profiles(profile_args, engines_arg, flags_args, rc_args, threads) -> list:
+    """Configs for ``--profile``/``--engines``, each under ``--flags``/``--rc``; ``--threads`` wins."""
+    from . import flags
+    texts = list(profile_args or [])
+    for name in (engines_arg or "").split(","):
+        if name.strip():
+            texts.append(f"engine={name.strip()}")
+    if not texts:
+        texts = [""]                       # the profile from env/rc/--flags alone
+    top = [f"threads={threads}"] if threads else []
+    configs, seen = [], set()
+    for text in texts:
+        config = flags.load(flags=list(flags_args or []) + [text] + top, rc=rc_args)
+        if config.profile() not in seen:
+            seen.add(config.profile())
+            configs.append(config)
+    return configs
+
+
+def plan(configs, shapes, tasks) -> list[Job]:
+    return [Job(c, s, t) for c in configs for s in shapes for t in tasks]
+
+
+# --- the sweep (parent) --------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Settings:
+    min_time: float = 0.1
+    rounds: int = 7
+    warmup: int = 1
+    timeout: float = 600.0
+
+    def check(self) -> None:
+        if self.rounds < 5:
+            raise ConfigError(f"--rounds {self.rounds}: at least 5 rounds make a median and IQR")
+        if self.min_time <= 0 or self.timeout <= 0 or self.warmup < 0:
+            raise ConfigError("--min-time and --timeout must be positive, --warmup >= 0")
+
+    def to_json(self) -> dict:
+        return {"min_time_s": self.min_time, "rounds": self.rounds, "warmup": self.warmup,
+                "timeout_s": self.timeout}
+
+
+def open_document(out, resume: bool, force: bool) -> res.ResultsDoc:
+    """The document to fill: resumed, fresh, or a refusal (exit 2) naming the file."""
+    from .machine import library_versions, machine_facts
+    path = Path(out)
+    if resume and path.exists():
+        doc = res.load(path)                        # corrupt/foreign: ConfigError, untouched
+    elif path.exists() and not force:
+        raise ConfigError(f"{path}: already exists; pass --resume to continue it or --force to "
+                          "replace it")
+    else:
+        doc = res.ResultsDoc()
+    blas = doc.versions.get("blas", {})
+    doc.machine = machine_facts()
+    doc.versions = {**library_versions(), "blas": blas}
+    return doc
+
+
+def run_sweep(jobs: list[Job], settings: Settings, out, resume: bool = False,
+              force: bool = False, progress: bool = True) -> res.ResultsDoc:
+    """Measure every job not already done, saving after each; returns the document."""
+    from .engines import availability
+    from .worker import kill_all_workers, run_worker
+    settings.check()
+    doc = open_document(out, resume, force)
+    doc.settings = settings.to_json()
+    done = {m.key for m in doc.results if m.status in KEEP_ON_RESUME}
+    todo = [j for j in jobs if j.key not in done]
+    res.save(doc, out)
+
+    def stop(signum, frame):
+        kill_all_workers()                 # now, while run_worker still holds the process
+        raise KeyboardInterrupt
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    bar = _progress(progress)
+    try:
+        with bar:
+            task_id = bar.add_task("bench", total=len(jobs), completed=len(jobs) - len(todo))
+            for job in todo:
+                bar.update(task_id, description=f"{job.config.engine} "
+                           f"{res.shape_label(job.shape)} {job.task}")
+                ok, reason, _ = availability(job.config.engine)
+                if not ok:
+                    m = job.blank(status="unavailable", error=f"engine {job.config.engine} is "
+                                  f"not available: {reason}")
+                else:
+                    m = measure(job, settings, run_worker)
+                doc.put(m)
+                res.save(doc, out)
+                bar.advance(task_id)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return doc
+
+
+def measure(job: Job, settings: Settings, run_worker) -> res.Measurement:
+    """One worker, one measurement, whatever happens to the worker."""
+    from .engines.base import set_thread_env
+    extra: dict = {}
+    set_thread_env(job.config.threads or os.cpu_count(), extra)
+    payload = {"key": job.key, "shape": job.shape, "task": job.task,
+               "min_time": settings.min_time, "rounds": settings.rounds,
+               "warmup": settings.warmup}
+    m = job.blank()
+    out = run_worker("bench", job.config, payload, timeout=settings.timeout, extra_env=extra)
+    m.status, m.error, m.wall_s = out.status, out.error, round(out.wall_s, 3)
+    names = {f.name for f in dataclasses.fields(res.Measurement)}
+    for name, value in (out.data or {}).items():
+        if name in names and name not in ("key", "profile", "engine", "task", "shape", "status",
+                                          "error"):
+            setattr(m, name, value)
+    if m.status == "ok":
+        m.finish()
+    return m
+
+
+def exit_code(measurements) -> int:
+    """1 if anything failed or timed out, else 3 if an engine was unavailable, else 0."""
+    statuses = {m.status for m in measurements}
+    if statuses & {"failed", "timeout"}:
+        return 1
+    if "unavailable" in statuses:
+        return 3
+    return 0
+
+
+def _progress(enabled: bool):
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=Console(stderr=True), disable=not enabled)
+
+
+# --- the worker ----------------------------------------------------------------------------------
+
+def worker_job(config, payload: dict) -> dict:
+    """Job ``bench``: measure one profile x shape x task in this (fresh) process."""
+    import resource
+
+    import numpy as np
+
+    from .engines import load
+    from .machine import blas_info, peak_gflops
+    from .model import init_params
+    from .timing import calibrate, time_rounds
+
+    fault = _fault(payload.get("key", ""))
+    if fault and fault != "nan":
+        _inject(fault)
+    s, task = payload["shape"], payload["task"]
+    if task not in TASKS:
+        raise ConfigError(f"task {task!r}: must be one of {', '.join(TASKS)}")
+    dtype = config.floatX
+    seed = int(payload.get("seed", 0))
+    params = init_params(s["I"], s["H"], s["O"], seed=seed, dtype=dtype)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((s["T"], s["B"], s["I"])).astype(dtype)
+    y = rng.integers(0, s["O"], size=s["B"])
+    lengths = np.full(s["B"], s["T"], dtype=np.int64)
+
+    cls = load(config.engine)               # the import is not compile time
+    start = time.perf_counter()
+    engine = cls(config, s["I"], s["H"], s["O"], params)
+    step = engine.runner(task, x, y, lengths, float(payload.get("lr", 0.01)))
+    first = step()
+    compile_s = time.perf_counter() - start
+    _check_finite("first call", first, fault)
+    for _ in range(int(payload.get("warmup", 1))):
+        step()
+    loops = calibrate(step, float(payload["min_time"]))
+    times = time_rounds(step, loops, int(payload["rounds"]))
+    _check_finite("result", step(), fault)
+    _check_finite("parameters", engine.get_params(), fault)
+    peak, peak_n, _ = peak_gflops(config.engine, dtype, config.device)
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"compile_s": compile_s, "loops": loops, "times_s": times, "peak_gflops": peak,
+            "peak_n": peak_n, "rss_mb": rss_kb / 1024, "device_actual": engine.device_actual(),
+            "blas": blas_info(config.engine), "versions": cls.versions(), "dtype": dtype}
+
+
+def _check_finite(what: str, value, fault: str | None) -> None:
+    if fault == "nan" or not _finite(value):
+        raise CheckFailed(f"{what} contains NaN or Inf")
+
+
+def _finite(value) -> bool:
+    import numpy as np
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    if hasattr(value, "detach"):                     # torch.Tensor
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return True                                   # not numeric: nothing to check
+    return bool(np.all(np.isfinite(arr)))
+
+
+def _fault(key: str) -> str | None:
+    spec = os.environ.get(FAULT_VAR, "")
+    if not spec:
+        return None
+    kind, _, match = spec.partition("@")
+    if kind not in FAULTS:
+        raise ConfigError(f"{FAULT_VAR}={spec}: unknown fault {kind!r}")
+    return kind if match in key else None
+
+
+def _inject(kind: str) -> None:
+    """Test-only misbehaviour; see the module docstring."""
+    if kind == "crash":
+        print("injected crash", file=sys.stderr, flush=True)
+        os._exit(70)
+    if kind == "raise":
+        raise RuntimeError("injected fault")
+    if kind == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if kind == "garbage":
+        print("this is not an answer", flush=True)
+        os._exit(0)
+    if kind == "hang":
+        parent = os.getppid()
+        deadline = time.monotonic() + 600
+        while os.getppid() == parent and time.monotonic() < deadline:
+            time.sleep(0.05)                          # orphaned by a killed parent: give up
+        os._exit(75)

@@ -1,0 +1,144 @@
+"""Sub-commands ``bench``, ``compare`` and ``plot`` (registered into :mod:`rnnperf.cli`).
+
+Progress goes to stderr (rich), tables to stdout. Exit codes: ``bench`` 1 if a measurement failed
+(NaN included) or timed out, else 3 if an engine was unavailable, else 0; with ``--compare`` a
+regression is also 1. ``compare`` 1 on a regression. Bad usage or a corrupt/foreign results file 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    from .cli import add_profile_args
+    from .compare import DEFAULT_THRESHOLD
+
+    p = sub.add_parser("bench", help="benchmark profiles x shapes x tasks, one worker each",
+                       description="Benchmark each profile x shape x task in its own worker "
+                                   "process and write an rnnperf.results/1 document.")
+    p.add_argument("--profile", action="append", metavar="FLAGS",
+                   help="a profile, e.g. engine=pytensor-c,floatX=float64 (repeatable)")
+    p.add_argument("--engines", metavar="A,B,...",
+                   help="registry names; each is a profile engine=NAME")
+    add_profile_args(p)
+    p.add_argument("--shape", action="append", metavar="T=..,B=..,I=..,H=..[,O=..]",
+                   help="input shape (repeatable; default T=100,B=32,I=128,H=256,O=10)")
+    p.add_argument("--task", action="append", choices=("forward", "train"),
+                   help="forward and/or train (repeatable; default both)")
+    p.add_argument("--out", default="results.json", help="results document (default %(default)s)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the ok/failed measurements already in --out, run the rest")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                   help="seconds per measurement, compile included (default %(default)s)")
+    p.add_argument("--min-time", type=float, default=0.1, metavar="S",
+                   help="minimum seconds per timed round (default %(default)s)")
+    p.add_argument("--rounds", type=int, default=7, help="timed rounds, >= 5 (default 7)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed calls after the first "
+                   "(default 1)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (the profile's threads=; default all cores)")
+    p.add_argument("--compare", metavar="BASE.json", help="then compare with BASE.json")
+    p.add_argument("--threshold", default=f"{DEFAULT_THRESHOLD:.0%}",
+                   help="regression threshold for --compare (default %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_bench)
+
+    c = sub.add_parser("compare", help="compare two results documents (regression gate)")
+    c.add_argument("base", metavar="BASE.json")
+    c.add_argument("new", metavar="NEW.json")
+    c.add_argument("--threshold", default=f"{DEFAULT_THRESHOLD:.0%}",
+                   help="slowdown allowed beyond the IQRs (default %(default)s)")
+    c.set_defaults(func=cmd_compare)
+
+    pl = sub.add_parser("plot", help="plot a results document to a PNG")
+    pl.add_argument("results", metavar="RESULTS.json")
+    pl.add_argument("-o", "--output", default="rnnperf.png", help="PNG (default %(default)s)")
+    pl.add_argument("--title")
+    pl.set_defaults(func=cmd_plot)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import harness, results
+    from .compare import parse_threshold
+    from .errors import ConfigError
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: must be a positive integer")
+    threshold = parse_threshold(args.threshold)
+    base = results.load(args.compare) if args.compare else None   # fail before the sweep
+    configs = harness.profiles(args.profile, args.engines, args.flags, args.rc, args.threads)
+    shapes = [harness.parse_shape(s) for s in args.shape] if args.shape else \
+        [dict(harness.REFERENCE_SHAPE)]
+    tasks = list(dict.fromkeys(args.task or harness.TASKS))
+    jobs = harness.plan(configs, shapes, tasks)
+    settings = harness.Settings(min_time=args.min_time, rounds=args.rounds, warmup=args.warmup,
+                                timeout=args.timeout)
+    doc = harness.run_sweep(jobs, settings, args.out, resume=args.resume, force=args.force,
+                            progress=not args.no_progress)
+    keys = {j.key for j in jobs}
+    mine = [m for m in doc.results if m.key in keys]
+    render_results(mine)
+    code = harness.exit_code(mine)
+    if base is not None:
+        from .compare import compare_docs, exit_code, render
+        rows = compare_docs(base, doc, threshold)
+        render(rows, threshold, stdout_console())
+        if exit_code(rows):
+            return 1
+    return code
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from . import results
+    from .compare import compare_docs, exit_code, parse_threshold, render
+    threshold = parse_threshold(args.threshold)
+    rows = compare_docs(results.load(args.base), results.load(args.new), threshold)
+    render(rows, threshold, stdout_console())
+    return exit_code(rows)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from . import results
+    from .plot import plot
+    path = plot(results.load(args.results), args.output, args.title)
+    print(path)
+    return 0
+
+
+def stdout_console():
+    """A console on stdout, wide enough for the tables when stdout is a file or a pipe."""
+    import sys
+    from rich.console import Console
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def render_results(measurements, console=None) -> None:
+    from rich.table import Table
+    console = console or stdout_console()
+    table = Table(title="rnnperf bench")
+    cols = ("engine", "shape", "task", "status", "median ms", "IQR ms", "seq/s", "GFLOP/s",
+            "peak GFLOP/s", "peak %", "compile s", "RSS MB", "threads", "device")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("engine", "shape", "task", "status",
+                                                        "device") else "right")
+    errors = []
+    for m in measurements:
+        def f(v, fmt, scale=1.0):
+            return "-" if v is None else format(v * scale, fmt)
+        table.add_row(m.engine, results_shape(m), m.task, m.status,
+                      f(m.median_s, ".3f", 1e3), f(m.iqr_s, ".3f", 1e3), f(m.seq_per_s, ".1f"),
+                      f(m.gflops, ".2f"), f(m.peak_gflops, ".1f"), f(m.peak_fraction, ".1%"),
+                      f(m.compile_s, ".2f"), f(m.rss_mb, ".0f"), str(m.threads or "-"),
+                      m.device_actual or "-",
+                      style=None if m.ok else "red")
+        if m.error:
+            errors.append(f"{m.key}: {m.status}: {m.error}")
+    console.print(table)
+    for line in errors:
+        console.print(line, markup=False, highlight=False)
+
+
+def results_shape(m) -> str:
+    from .results import shape_label
+    return shape_label(m.shape)

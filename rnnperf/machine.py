@@ -1,0 +1,196 @@
+"""Facts about the machine, the libraries, and its peak matrix-product rate.
+
+Two sides, like everything in the harness:
+
+* parent side (:func:`machine_facts`, :func:`library_versions`): read from ``/proc``, ``psutil``,
+  ``nvidia-smi`` and package metadata (``importlib.metadata``), never by importing a library, so
+  the parent stays free of every engine (Theano-family flags are read at import);
+* worker side (:func:`peak_gflops`, :func:`blas_info`): run inside the worker that already built
+  the engine, in the *same* array library, dtype and device as the engine, so a peak fraction
+  compares like with like. :data:`PEAK_LIBRARY` is the one place that says which library that is.
+
+Machine facts live inside the results document, not in a storage path (pytest-benchmark#276,
+#185), so a CI comparison is never broken by a renamed runner.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+from .flops import matmul_flops
+
+#: engine -> the array library its arithmetic runs in (the peak probe uses the same one).
+PEAK_LIBRARY = {
+    "numpy": "numpy",
+    "pytensor-c": "numpy",       # the C backend calls the BLAS NumPy/the profile links
+    "pytensor-numba": "numpy",   # Numba lowers dot to the same BLAS
+    "theano": "numpy",
+    "torch": "torch",
+    "pytensor-pytorch": "torch",
+    "jax": "jax",
+    "pytensor-jax": "jax",
+}
+
+#: distributions whose version goes into every results document.
+VERSIONED = ("rnnperf", "numpy", "scipy", "pytensor", "numba", "jax", "jaxlib", "torch")
+
+
+# --- parent side ---------------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpus() -> list[str]:
+    """GPU names and memory from ``nvidia-smi`` when it is present; empty otherwise."""
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run([exe, "--query-gpu=name,memory.total,driver_version",
+                              "--format=csv,noheader"], capture_output=True, text=True,
+                             timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def machine_facts() -> dict:
+    import psutil
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cores_logical": os.cpu_count(),
+        "cores_physical": psutil.cpu_count(logical=False),
+        "memory_gb": round(psutil.virtual_memory().total / 2 ** 30, 1),
+        "gpus": gpus(),
+    }
+
+
+def library_versions() -> dict:
+    """Versions from package metadata; ``None`` for what is not installed."""
+    out: dict = {"python": platform.python_version()}
+    for dist in VERSIONED:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+# --- worker side ---------------------------------------------------------------------------------
+
+def _numpy_matmul(n: int, dtype: str, device: str):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    return lambda: a @ b
+
+
+def _torch_matmul(n: int, dtype: str, device: str):
+    import torch
+    dev = torch.device("cuda", int(device[4:] or 0)) if device.startswith("cuda") else "cpu"
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen, dtype=getattr(torch, dtype)).to(dev)
+    b = torch.randn(n, n, generator=gen, dtype=getattr(torch, dtype)).to(dev)
+    sync = torch.cuda.synchronize if dev != "cpu" else (lambda: None)
+
+    def step():
+        c = a @ b
+        sync()
+        return c
+    return step
+
+
+def _jax_matmul(n: int, dtype: str, device: str):
+    import jax
+    import jax.numpy as jnp
+    key_a, key_b = jax.random.split(jax.random.PRNGKey(0))
+    a = jax.random.normal(key_a, (n, n), dtype=dtype)
+    b = jax.random.normal(key_b, (n, n), dtype=dtype)
+    mm = jax.jit(jnp.matmul)
+    return lambda: mm(a, b).block_until_ready()
+
+
+_MATMULS = {"numpy": _numpy_matmul, "torch": _torch_matmul, "jax": _jax_matmul}
+
+
+def peak_gflops(engine: str, dtype: str, device: str = "cpu", target_s: float = 0.03,
+                max_n: int = 8192, repeats: int = 5,
+                min_n: int = 1024) -> tuple[float, int, str]:
+    """Best-of-``repeats`` rate of a square matmul sized so one product lasts ``target_s``.
+
+    Returns ``(gflops, n, library)``. Doubles ``n`` from 256 until one product takes
+    ``target_s`` (about 1024 on a laptop core in float32), so a GPU gets a size that fills it,
+    and reports the best rate seen at any size from 256 up (at least ``min_n``).
+    """
+    library = PEAK_LIBRARY.get(engine, "numpy")
+    make = _MATMULS[library]
+    n, best_rate, best_n = 256, 0.0, 256
+    while True:
+        step = make(n, dtype, device)
+        step()                                       # first call: JIT, allocation, BLAS init
+        # Best of a few at every size, and the best size wins: a shared machine only ever makes
+        # a product slower, and one slow product must not stop the search at a small n.
+        best = min(_once(step) for _ in range(repeats))
+        rate = matmul_flops(n) / best / 1e9
+        if rate > best_rate:
+            best_rate, best_n = rate, n
+        if (best >= target_s and n >= min_n) or n * 2 > max_n:
+            return best_rate, best_n, library
+        n *= 2
+
+
+def _once(step) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+def blas_info(engine: str) -> str:
+    """The BLAS the engine's products run on, as its library reports it."""
+    parts = []
+    if "pytensor" in sys.modules:
+        import pytensor
+        flags = str(pytensor.config.blas__ldflags) or "(none: PyTensor's slow fallback)"
+        parts.append(f"pytensor blas__ldflags={flags}")
+    library = PEAK_LIBRARY.get(engine, "numpy")
+    if library == "numpy" or not parts:
+        parts.append(f"numpy {_numpy_blas()}")
+    if library == "torch":
+        parts.append(f"torch {_torch_blas()}")
+    if library == "jax":
+        parts.append("jax XLA (Eigen on CPU)")
+    return "; ".join(parts)
+
+
+def _numpy_blas() -> str:
+    import numpy as np
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # older NumPy without mode="dicts"
+        return "?"
+
+
+def _torch_blas() -> str:
+    import re
+    import torch
+    match = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    return match.group(1) if match else "?"

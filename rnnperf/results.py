@@ -1,0 +1,224 @@
+"""The results document, schema ``rnnperf.results/1``, and its atomic I/O.
+
+One JSON object::
+
+    {
+      "schema":   "rnnperf.results/1",
+      "created":  "2025-01-01T12:00:00+00:00",      # ISO 8601, UTC; "updated" on every write
+      "updated":  "...",
+      "machine":  {"hostname", "platform", "cpu", "cores_logical", "cores_physical",
+                   "memory_gb", "gpus": ["name, memory, driver", ...]},
+      "versions": {"python", "rnnperf", "numpy", "scipy", "pytensor", "numba", "jax", "jaxlib",
+                   "torch" (null when not installed),
+                   "blas": {engine: "what the worker reports it links"}},
+      "settings": {"min_time_s", "rounds", "timeout_s", "warmup"},
+      "results":  [Measurement, ...]                 # one per profile x shape x task
+    }
+
+A :class:`Measurement` (fields declared once, below) carries:
+
+* identity: ``key`` (``profile|T=..,B=..,I=..,H=..,O=..|task``, what ``compare`` and ``--resume``
+  match on), ``profile`` (canonical flags string), ``engine``, ``flags`` (every effective key),
+  ``device_requested``, ``device_actual`` (read from the engine's arrays), ``dtype``, ``task``,
+  ``shape`` ``{T, B, I, H, O}``, ``threads`` (pinned), ``host``;
+* timing: ``compile_s`` (build + first call), ``loops`` (calls per round), ``times_s`` (per-step
+  seconds of each round), ``median_s``, ``iqr_s``, ``min_s``;
+* derived: ``seq_per_s`` (B / median), ``timesteps_per_s`` (T·B / median), ``flops_per_step``
+  (:mod:`rnnperf.flops`), ``gflops`` (model FLOPs / median), ``peak_gflops`` (a square matmul in
+  the engine's own library and dtype, :mod:`rnnperf.machine`), ``peak_n``, ``peak_fraction``
+  (gflops / peak_gflops), ``rss_mb`` (the worker's peak resident set);
+* outcome: ``status`` (``ok``, ``failed``, ``timeout``, ``unavailable``), ``error`` (one line or
+  null), ``wall_s`` (the worker's whole life), ``started``, ``blas``, ``versions`` (the engine's).
+
+Figures a measurement could not produce are null. Unknown fields in a file are kept on a round
+trip only if declared here; a file whose ``schema`` differs is *foreign* and never touched.
+
+Writes are atomic: the document goes to a temporary file in the same directory, is flushed and
+fsynced, and replaces the target with :func:`os.replace`, so a reader (or a parent killed by
+SIGKILL mid-write) sees the old document or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import ConfigError
+from .timing import iqr, median
+
+SCHEMA = "rnnperf.results/1"
+SHAPE_KEYS = ("T", "B", "I", "H", "O")
+STATUSES = ("ok", "failed", "timeout", "unavailable")
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def shape_label(shape: dict) -> str:
+    return ",".join(f"{k}={shape[k]}" for k in SHAPE_KEYS if k in shape)
+
+
+def make_key(profile: str, shape: dict, task: str) -> str:
+    return f"{profile}|{shape_label(shape)}|{task}"
+
+
+@dataclasses.dataclass
+class Measurement:
+    """One profile x shape x task: what was asked, what was measured, how it ended."""
+
+    key: str
+    profile: str
+    engine: str
+    task: str
+    shape: dict
+    flags: dict = dataclasses.field(default_factory=dict)
+    device_requested: str = "cpu"
+    device_actual: str | None = None
+    dtype: str = "float32"
+    threads: int | None = None
+    host: str | None = None
+    status: str = "ok"
+    error: str | None = None
+    compile_s: float | None = None
+    loops: int | None = None
+    times_s: list = dataclasses.field(default_factory=list)
+    median_s: float | None = None
+    iqr_s: float | None = None
+    min_s: float | None = None
+    seq_per_s: float | None = None
+    timesteps_per_s: float | None = None
+    flops_per_step: int | None = None
+    gflops: float | None = None
+    peak_gflops: float | None = None
+    peak_n: int | None = None
+    peak_fraction: float | None = None
+    rss_mb: float | None = None
+    wall_s: float | None = None
+    started: str | None = None
+    blas: str | None = None
+    versions: dict = dataclasses.field(default_factory=dict)
+
+    def finish(self) -> "Measurement":
+        """Derive every statistic from ``times_s`` (and the FLOP/peak figures); returns self."""
+        from .flops import step_flops
+        if not self.times_s:
+            return self
+        self.median_s = median(self.times_s)
+        self.iqr_s = iqr(self.times_s)
+        self.min_s = min(self.times_s)
+        s = self.shape
+        self.flops_per_step = step_flops(self.task, s["T"], s["B"], s["I"], s["H"], s["O"])
+        if self.median_s > 0:
+            self.seq_per_s = s["B"] / self.median_s
+            self.timesteps_per_s = s["T"] * s["B"] / self.median_s
+            self.gflops = self.flops_per_step / self.median_s / 1e9
+            if self.peak_gflops:
+                self.peak_fraction = self.gflops / self.peak_gflops
+        return self
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict, where: str = "results") -> "Measurement":
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: a measurement must be an object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = [n for n in ("key", "profile", "engine", "task", "shape") if n not in data]
+        if missing:
+            raise ConfigError(f"{where}: measurement lacks {', '.join(missing)}")
+        if data.get("status", "ok") not in STATUSES:
+            raise ConfigError(f"{where}: bad status {data.get('status')!r}")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclasses.dataclass
+class ResultsDoc:
+    """The whole document; :attr:`results` keeps insertion order and one entry per key."""
+
+    machine: dict = dataclasses.field(default_factory=dict)
+    versions: dict = dataclasses.field(default_factory=dict)
+    settings: dict = dataclasses.field(default_factory=dict)
+    results: list = dataclasses.field(default_factory=list)
+    created: str = dataclasses.field(default_factory=now)
+    updated: str | None = None
+
+    def by_key(self) -> dict[str, Measurement]:
+        return {m.key: m for m in self.results}
+
+    def put(self, measurement: Measurement) -> None:
+        """Add or replace the measurement with the same key."""
+        for i, old in enumerate(self.results):
+            if old.key == measurement.key:
+                self.results[i] = measurement
+                break
+        else:
+            self.results.append(measurement)
+        if measurement.blas:
+            self.versions.setdefault("blas", {})[measurement.engine] = measurement.blas
+
+    def to_json(self) -> dict:
+        return {"schema": SCHEMA, "created": self.created, "updated": self.updated,
+                "machine": self.machine, "versions": self.versions, "settings": self.settings,
+                "results": [m.to_json() for m in self.results]}
+
+    @classmethod
+    def from_json(cls, data, where: str = "results") -> "ResultsDoc":
+        if not isinstance(data, dict) or "schema" not in data:
+            raise ConfigError(f"{where}: not an rnnperf results document (no 'schema')")
+        if data["schema"] != SCHEMA:
+            raise ConfigError(f"{where}: schema {data['schema']!r} is not {SCHEMA!r}")
+        if not isinstance(data.get("results"), list):
+            raise ConfigError(f"{where}: 'results' must be a list")
+        results = [Measurement.from_json(m, f"{where}: results[{i}]")
+                   for i, m in enumerate(data["results"])]
+        return cls(machine=data.get("machine") or {}, versions=data.get("versions") or {},
+                   settings=data.get("settings") or {}, results=results,
+                   created=data.get("created") or now(), updated=data.get("updated"))
+
+
+def load(path: str | os.PathLike) -> ResultsDoc:
+    """Read a results document; a missing, corrupt or foreign file is one ConfigError line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such results file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: corrupt results file: {exc.msg}") from None
+    return ResultsDoc.from_json(data, str(path))
+
+
+def save(doc: ResultsDoc, path: str | os.PathLike) -> None:
+    """Write atomically: temp file in the same directory, fsync, :func:`os.replace`."""
+    path = Path(path)
+    doc.updated = now()
+    text = json.dumps(doc.to_json(), indent=1, allow_nan=False) + "\n"
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
