@@ -61,7 +61,7 @@ def plot(doc: ResultsDoc, out, title: str | None = None) -> str:
     skipped = [f"{m.engine} {shape_label(m.shape)} {m.task}: {m.status}" for m in doc.results
                if not (m.ok and m.median_s)]
     if skipped:
-        fig.text(0.01, 0.0, "not drawn: " + "; ".join(skipped)[:300], fontsize=7, va="bottom")
+        fig.supxlabel("not drawn: " + "; ".join(skipped)[:300], fontsize=7)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return str(out)
