@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "rnnperf.commands",      # flags, engines, parity, train, legacy, warm
     "rnnperf.harness_cli",   # bench, compare, plot
     "rnnperf.tune",          # tune
+    "rnnperf.warm",          # warm
 )
 
 

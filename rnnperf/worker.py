@@ -29,6 +29,7 @@ FLAGS_VAR = "RNNPERF_WORKER_FLAGS"
 JOBS = {
     "parity": "rnnperf.parity:worker_job",
     "bench": "rnnperf.harness:worker_job",
+    "warm": "rnnperf.warm:worker_job",
     "info": "rnnperf.worker:info_job",
 }
 

@@ -148,8 +148,9 @@ class PyTensorEngine(GraphEngine):
         def tensor(name, dtype, shape):
             return pt.tensor(name, dtype=dtype, shape=shape)
 
+        from ..hoisted import pytensor_hoisted_recurrence
         return GraphLib(T=pt, scan=scan, grad=pytensor.grad, shared=self._make_shared,
-                        tensor=tensor)
+                        tensor=tensor, hoisted_scan=pytensor_hoisted_recurrence)
 
     def _make_shared(self, value, name):
         import pytensor
