@@ -28,7 +28,9 @@ A :class:`Measurement` (fields declared once, below) carries:
   the engine's own library and dtype, :mod:`rnnperf.machine`), ``peak_n``, ``peak_fraction``
   (gflops / peak_gflops), ``rss_mb`` (the worker's peak resident set);
 * outcome: ``status`` (``ok``, ``failed``, ``timeout``, ``unavailable``), ``error`` (one line or
-  null), ``wall_s`` (the worker's whole life), ``started``, ``blas``, ``versions`` (the engine's).
+  null), ``wall_s`` (the worker's whole life), ``started``, ``blas``, ``versions`` (the engine's);
+* ``extra``: figures a command adds beyond the benchmark itself, keyed by that command
+  (``rnnperf tune`` stores each point's parity outcome under ``extra["parity"]``); JSON only.
 
 Figures a measurement could not produce are null. Unknown fields in a file are kept on a round
 trip only if declared here; a file whose ``schema`` differs is *foreign* and never touched.
@@ -102,6 +104,7 @@ class Measurement:
     started: str | None = None
     blas: str | None = None
     versions: dict = dataclasses.field(default_factory=dict)
+    extra: dict = dataclasses.field(default_factory=dict)
 
     def finish(self) -> "Measurement":
         """Derive every statistic from ``times_s`` (and the FLOP/peak figures); returns self."""
