@@ -8,9 +8,14 @@ than the measured spread::
 
     new.median - base.median > threshold * base.median
     new.median - base.median > base.iqr + new.iqr
+    new.min    - base.min    > threshold * base.min
 
 The second condition keeps a re-run of the same build from failing on noise: two runs differ by
-about their spread, and the IQR is the spread a median is robust to. A measurement that was ``ok``
+about their spread, and the IQR is the spread a median is robust to. The third asks the fastest
+round to have slowed down too: noise on a shared machine only ever adds time, so a build that got
+slower is slower at its best, while a burst of load that hit most rounds of one run usually leaves
+one round at the quiet speed. None of this can hide a machine that was busy for a whole run: BASE
+and NEW belong on the same runner, one after the other (docs/ci.md). A measurement that was ``ok``
 in BASE and is not ``ok`` in NEW (a NaN, a crash, a timeout) fails the gate as well; one present
 on only one side is reported and does not. Exit 1 on any failure, 0 otherwise.
 """
@@ -56,7 +61,10 @@ class Row:
 
 def regressed(base: Measurement, new: Measurement, threshold: float) -> bool:
     delta = new.median_s - base.median_s
-    return delta > threshold * base.median_s and delta > (base.iqr_s or 0) + (new.iqr_s or 0)
+    slower_at_best = (base.min_s is None or new.min_s is None
+                      or new.min_s - base.min_s > threshold * base.min_s)
+    return (delta > threshold * base.median_s and delta > (base.iqr_s or 0) + (new.iqr_s or 0)
+            and slower_at_best)
 
 
 def judge(base: Measurement | None, new: Measurement | None, threshold: float) -> Row:

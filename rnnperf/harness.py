@@ -319,8 +319,10 @@ def _inject(kind: str) -> None:
         print("this is not an answer", flush=True)
         os._exit(0)
     if kind == "hang":
+        # Until the parent kills us, or we are orphaned by a killed parent (re-parented: our
+        # ppid changes, or already was 1 when we got here), or five minutes pass.
         parent = os.getppid()
-        deadline = time.monotonic() + 600
-        while os.getppid() == parent and time.monotonic() < deadline:
-            time.sleep(0.05)                          # orphaned by a killed parent: give up
+        deadline = time.monotonic() + 300
+        while os.getppid() == parent != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
         os._exit(75)

@@ -53,6 +53,17 @@ def wait_for_results(path, count, proc, limit=120.0):
     pytest.fail(f"no {count} results in {limit} s")
 
 
+def hung_worker(proc, limit=60.0):
+    """The worker processes of ``proc`` once one has run long enough to be in its hang."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        children = psutil.Process(proc.pid).children(recursive=True)
+        if children and time.time() - min(c.create_time() for c in children) > 2.0:
+            return children
+        time.sleep(0.05)
+    pytest.fail("the hung worker never started")
+
+
 # --- planning ------------------------------------------------------------------------------------
 
 def test_parse_shape():
@@ -171,9 +182,16 @@ def test_parent_killed_mid_sweep_then_resume_runs_only_the_rest(tmp_path):
             "--shape", "T=7,B=2,I=3,H=4"]
     proc = bench_process(tmp_path, *args, env={harness.FAULT_VAR: "hang@T=6,"})
     wait_for_results(path, 1, proc)                    # T=5 done, T=6 hangs
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=60)
+    hung = hung_worker(proc)
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        gone, alive = psutil.wait_procs(hung, timeout=20)
+        assert not alive, "an orphaned hung worker gives up by itself"
+    finally:
+        for child in hung:
+            if child.is_running():
+                child.kill()
     first = res.load(path)
     assert [m.status for m in first.results] == ["ok"]
     done = first.results[0].to_json()
@@ -193,13 +211,7 @@ def test_sigterm_stops_the_worker_and_keeps_what_finished(tmp_path):
                          "--shape", "T=6,B=2,I=3,H=4",
                          env={harness.FAULT_VAR: "hang@T=6,"})
     wait_for_results(path, 1, proc)
-    deadline = time.monotonic() + 60
-    children = []
-    while not children and time.monotonic() < deadline:
-        children = psutil.Process(proc.pid).children(recursive=True)
-        time.sleep(0.05)
-    assert children, "the hung worker should be running"
-    time.sleep(0.2)
+    children = hung_worker(proc)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err
