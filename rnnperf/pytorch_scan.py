@@ -39,7 +39,7 @@ def pytorch_funcify_Scan(op: Scan, node, **kwargs):
     #   `i + out_taps` as the loop goes, and is itself the output.
     # * Sequences are `unbind`-ed once into per-step views; the step counter is a Python int, and
     #   nothing goes through NumPy inside the loop.
-    # * `while` loops stop after the step whose condition output is false and return the traces
+    # * `while` loops stop after the step whose `until` condition is true and return the traces
     #   truncated to the steps actually run, as PyTensor's Scan does.
     #
     # Not covered (NotImplementedError at conversion or call time): a scan whose trace would be
@@ -122,7 +122,7 @@ def pytorch_funcify_Scan(op: Scan, node, **kwargs):
             pos += len(nit_traces)
             untraced = list(outs[pos:pos + len(untraced)])
             n_done = i + 1
-            if info.as_while and not bool(outs[-1]):
+            if info.as_while and bool(outs[-1]):  # `until(cond)` stops once cond holds
                 break
 
         if nit_traces and n_steps == 0:

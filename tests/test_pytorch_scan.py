@@ -1,0 +1,186 @@
+"""rnnperf's Scan conversion for PyTensor's PyTorch backend (``mode="PYTORCH"``).
+
+Each case compiles one graph twice, PyTorch and a reference, and compares, the way PyTensor's
+``compare_pytorch_and_py`` does. The reference is ``FAST_RUN`` (the C VM), not ``FAST_COMPILE``:
+PyTensor 3.0.7's Python Scan gives a wrong gradient for ``ys[-1] * ys.sum()`` (its MIT-MOT path;
+``FAST_COMPILE`` and ``Mode("py", "fast_run")`` both answer ``[150, 120, 90, 60, 30]`` where the
+C VM, Numba and the closed form answer ``[70, 60, 50, 40, 30]``), so cases that hit it would test
+the reference instead of ours. Closed forms back up the reference where they are short.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the PyTorch backend needs PyTorch (pip install 'rnnperf[torch]')")
+pytensor = pytest.importorskip("pytensor", reason="needs PyTensor")
+
+import pytensor.tensor as pt  # noqa: E402
+
+import rnnperf.pytorch_scan  # noqa: E402,F401  (registers the conversion)
+from rnnperf import flags  # noqa: E402
+from rnnperf.engines.numpy_engine import NumpyEngine  # noqa: E402
+from rnnperf.engines.pytensor_engine import PyTensorEngine, array_device  # noqa: E402
+from rnnperf.model import PARAM_NAMES, init_params  # noqa: E402
+
+
+def scan(fn, **kwargs):
+    return pytensor.scan(fn, return_updates=False, **kwargs)
+
+
+def compare_pytorch_and_ref(inputs, outputs, values, rtol=1e-10, ref="FAST_RUN"):
+    """Compile ``outputs`` in PYTORCH mode and in ``ref``; assert equal results; return them."""
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    got = pytensor.function(inputs, outputs, mode="PYTORCH")(*values)
+    want = pytensor.function(inputs, outputs, mode=ref)(*values)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert np.shape(g) == np.shape(w)
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=1e-12)
+    return got
+
+
+def test_cumulative_sum():
+    x = pt.vector("x")
+    ys = scan(lambda x_t, acc: acc + x_t, sequences=[x], outputs_info=[pt.zeros(())])
+    (got,) = compare_pytorch_and_ref([x], ys, [np.arange(1.0, 6.0)])
+    np.testing.assert_allclose(got, np.cumsum(np.arange(1.0, 6.0)))
+
+
+def test_sequences_sit_sot_and_non_sequences():
+    x, W, h0 = pt.matrix("x"), pt.matrix("W"), pt.vector("h0")
+    b = pt.vector("b")
+
+    def step(x_t, h, W, b):
+        return pt.tanh(pt.dot(W, h) + x_t + b)
+
+    hs = scan(step, sequences=[x], outputs_info=[h0], non_sequences=[W, b], strict=True)
+    rng = np.random.default_rng(0)
+    values = [rng.standard_normal((7, 3)), rng.standard_normal((3, 3)), rng.standard_normal(3),
+              rng.standard_normal(3)]
+    # the whole trace, and only its last state (the scan_save_mem rewrite shrinks that buffer)
+    compare_pytorch_and_ref([x, W, h0, b], [hs, hs[-1]], values)
+
+
+def test_grad_of_scan_mit_mot():
+    x = pt.vector("x")
+    ys = scan(lambda x_t, acc: acc + x_t, sequences=[x], outputs_info=[pt.zeros(())])
+    cost = ys[-1] * ys.sum()
+    (got,) = compare_pytorch_and_ref([x], pytensor.grad(cost, x), [np.arange(5.0)])
+    np.testing.assert_allclose(got, [70.0, 60.0, 50.0, 40.0, 30.0])
+
+
+def test_grad_of_recurrence_wrt_weights_and_inputs():
+    x, W, h0 = pt.matrix("x"), pt.matrix("W"), pt.vector("h0")
+    hs = scan(lambda x_t, h, W: pt.tanh(pt.dot(W, h) + x_t), sequences=[x],
+              outputs_info=[h0], non_sequences=[W], strict=True)
+    cost = (hs ** 2).sum() + hs[-1].sum()
+    rng = np.random.default_rng(1)
+    values = [rng.standard_normal((6, 4)), 0.5 * rng.standard_normal((4, 4)),
+              rng.standard_normal(4)]
+    compare_pytorch_and_ref([x, W, h0], pytensor.grad(cost, [x, W, h0]), values)
+
+
+def test_nit_sot():
+    x, w = pt.matrix("x"), pt.vector("w")
+    ys = scan(lambda x_t, w: (x_t * w).sum(), sequences=[x], non_sequences=[w])
+    rng = np.random.default_rng(2)
+    values = [rng.standard_normal((5, 3)), rng.standard_normal(3)]
+    (got,) = compare_pytorch_and_ref([x, w], ys, values)
+    np.testing.assert_allclose(got, values[0] @ values[1])
+
+
+def test_mit_sot_and_n_steps():
+    a = pt.vector("a")
+    fib = scan(lambda f2, f1: f1 + f2, outputs_info=[{"initial": a, "taps": [-2, -1]}],
+               n_steps=8)
+    (got,) = compare_pytorch_and_ref([a], fib, [np.array([1.0, 1.0])])
+    np.testing.assert_allclose(got, [2, 3, 5, 8, 13, 21, 34, 55])
+
+
+def test_go_backwards_uses_reversed_slices():
+    x = pt.vector("x")
+    ys = scan(lambda x_t, acc: acc + x_t, sequences=[x], outputs_info=[pt.zeros(())],
+              go_backwards=True)
+    (got,) = compare_pytorch_and_ref([x], ys, [np.arange(1.0, 6.0)])
+    np.testing.assert_allclose(got, np.cumsum(np.arange(5.0, 0.0, -1.0)))
+
+
+def test_while_loop_stops_early():
+    x0 = pt.scalar("x0")
+    from pytensor.scan.utils import until
+    ys = scan(lambda x: (2 * x, until(2 * x > 50)), outputs_info=[x0], n_steps=20)
+    (got,) = compare_pytorch_and_ref([x0], ys, [np.array(1.0)])
+    np.testing.assert_allclose(got, [2, 4, 8, 16, 32, 64])
+
+
+@pytest.mark.parametrize("index", [np.s_[::-1], np.s_[::-2], np.s_[5:1:-1], np.s_[1, ::-3],
+                                   np.s_[-2:-7:-2]], ids=str)
+def test_negative_step_slices(index):
+    x = pt.matrix("x")
+    value = np.arange(42.0).reshape(7, 6)
+    (got,) = compare_pytorch_and_ref([x], x[index], [value])
+    np.testing.assert_array_equal(got, value[index])
+
+
+def test_inc_subtensor_with_negative_step():
+    x, y = pt.vector("x"), pt.vector("y")
+    out = [pt.inc_subtensor(x[5:0:-2], y), pt.set_subtensor(x[::-1], y.sum())]
+    compare_pytorch_and_ref([x, y], out, [np.arange(7.0), np.array([10.0, 20.0, 30.0])])
+
+
+def test_elementwise_equality():
+    a, b = pt.vector("a"), pt.vector("b")
+    (got,) = compare_pytorch_and_ref([a, b], pt.eq(a, b), [np.array([1.0, 2, 3]),
+                                                           np.array([1.0, 0, 3])])
+    np.testing.assert_array_equal(got, [True, False, True])
+
+
+# --- the seed model through PyTensorEngine, against the float64 NumPy oracle ---------------------
+
+I, H, O, T, B = 3, 4, 3, 5, 3
+TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-6)}
+
+
+def seed_engines(floatX):
+    rng = np.random.default_rng(5)
+    p = {k: v + 0.3 * rng.standard_normal(v.shape)
+         for k, v in init_params(I, H, O, seed=2, dtype="float64").items()}
+    eng = PyTensorEngine(flags.load(flags=f"engine=pytensor-pytorch,floatX={floatX}",
+                                    use_env=False), I, H, O, p)
+    oracle = NumpyEngine(flags.load(flags="engine=numpy,floatX=float64", use_env=False),
+                         I, H, O, p)
+    return eng, oracle
+
+
+@pytest.mark.parametrize("floatX,batched", [("float64", False), ("float64", True),
+                                            ("float32", True)])
+def test_seed_graph_matches_oracle(floatX, batched):
+    eng, oracle = seed_engines(floatX)
+    rng = np.random.default_rng(9)
+    if batched:
+        x, y, lengths = rng.standard_normal((T, B, I)), np.array([2, 0, 1]), np.array([T, 2, 4])
+    else:
+        x, y, lengths = rng.standard_normal((T, I)), 1, None
+    tol = TOL[floatX]
+    np.testing.assert_allclose(eng.forward(x, lengths), oracle.forward(x, lengths), **tol)
+    np.testing.assert_allclose(eng.loss(x, y, lengths), oracle.loss(x, y, lengths), **tol)
+    got, want = eng.gradients(x, y, lengths), oracle.gradients(x, y, lengths)
+    for k in PARAM_NAMES:
+        np.testing.assert_allclose(got[k], want[k], err_msg=k, **tol)
+    for _ in range(2):
+        np.testing.assert_allclose(eng.train_step(x, y, 0.5, lengths),
+                                   oracle.train_step(x, y, 0.5, lengths), **tol)
+    got, want = eng.get_params(), oracle.get_params()
+    for k in PARAM_NAMES:
+        np.testing.assert_allclose(got[k], want[k], err_msg=f"{k} after SGD", **tol)
+    assert eng.device_actual() == "cpu"
+
+
+def test_array_device_reads_torch_tensors():
+    import torch
+    assert array_device(torch.zeros(2)) == "cpu"
+    assert array_device(np.zeros(2)) == "cpu"
+    if torch.cuda.is_available():
+        assert array_device(torch.zeros(2, device="cuda")) == "cuda:0"
