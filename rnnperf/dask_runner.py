@@ -9,7 +9,8 @@ killed mid-sweep keeps everything that finished, and ``--resume`` picks up the r
 
 On Dask every point is submitted with ``resources={"bench": 1}``. Workers started with
 ``--resources bench=1 --nthreads 1`` then hold one measurement at a time, so two measurements
-never share a machine's cores and disturb each other. A point whose Dask worker dies (the task
+never share a machine's cores and disturb each other; the parent keeps only as many points in
+flight as the cluster has ``bench`` slots (see :func:`run_dask`). A point whose Dask worker dies (the task
 errors with ``KilledWorker`` or a lost connection) is resubmitted once; a second loss is recorded
 as ``failed`` with the reason. The local cluster sets ``allowed-failures`` to 0 so that this one
 retry is the whole policy; an external scheduler keeps its own setting on top of it.
@@ -123,18 +124,35 @@ def connect(scheduler: str, timeout: float):
     return client, None
 
 
+def capacity(client) -> int:
+    """How many measurements the cluster can hold at once: its ``bench`` resources (>= 1)."""
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    return max(1, int(sum((w.get("resources") or {}).get(RESOURCE, 0)
+                          for w in workers.values())))
+
+
 def run_dask(jobs, settings, record, envs: dict, bar, client) -> None:
-    """Submit every point, record each as it finishes; a lost worker costs one retry."""
+    """Keep every ``bench`` slot busy, record each point as it finishes; one retry per loss.
+
+    Only as many points are in flight as the cluster has ``bench`` slots: a point queued behind
+    another on a worker would be blamed (and killed) with it if that worker died.
+    """
     from distributed import as_completed
 
-    def submit(job):
-        return client.submit(measure_point, job, settings, envs.get(job.key),
-                             resources={RESOURCE: 1}, pure=False)
+    queue = [(job, 0) for job in jobs]
+    pending: dict = {}
+    done = as_completed()
 
-    pending = {}
-    for job in jobs:
-        pending[submit(job)] = (job, 0)
-    done = as_completed(list(pending))
+    def fill():
+        slots = capacity(client)
+        while queue and len(pending) < slots:
+            job, tries = queue.pop(0)
+            future = client.submit(measure_point, job, settings, envs.get(job.key),
+                                   resources={RESOURCE: 1}, pure=False)
+            pending[future] = (job, tries)
+            done.add(future)
+
+    fill()
     try:
         for future in done:
             job, tries = pending.pop(future)
@@ -142,14 +160,14 @@ def run_dask(jobs, settings, record, envs: dict, bar, client) -> None:
                 m = future.result()
             except Exception as exc:            # KilledWorker, CommClosedError, ...: the host
                 if tries < 1:
-                    retry = submit(job)
-                    pending[retry] = (job, tries + 1)
-                    done.add(retry)
+                    queue.insert(0, (job, tries + 1))
+                    fill()
                     continue
                 m = job.blank(status="failed", error=f"Dask worker lost twice: {one_line(exc)}")
                 m.host = None                   # it ran nowhere that answered
             bar(f"{m.profile} on {m.host or '?'}")
             record(m)
+            fill()
     except BaseException:
         client.cancel(list(pending))
         raise
