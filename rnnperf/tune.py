@@ -157,7 +157,10 @@ def expand(space: dict, shape: dict, task: str, base_flags, rc) -> list:
         if not family:
             point.pop("formulation", None)            # one formulation outside the family
         text = ",".join(f"{k}={v}" for k, v in point.items() if k not in res.SHAPE_KEYS)
-        config = flags.load(flags=list(base_flags or []) + [text], rc=rc)
+        try:
+            config = flags.load(flags=list(base_flags or []) + [text], rc=rc)
+        except ConfigError as exc:
+            raise ConfigError(f"space point {text}: {exc}") from None
         job = Job(config, {**shape, **{k: int(v) for k, v in point.items()
                                        if k in res.SHAPE_KEYS}}, task)
         if job.key not in seen:
