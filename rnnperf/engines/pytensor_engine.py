@@ -130,6 +130,13 @@ class PyTensorEngine(GraphEngine):
             self.static_shapes = True
         elif self.backend == "PYTORCH":
             self.torch_device = configure_torch(self.config)
+            if self.torch_device.type == "cuda":
+                # PyTensor's PytorchLinker turns every input into `torch.as_tensor(ndarray)` and
+                # every output back into NumPy, naming no device: without a default device a
+                # device=cuda run would compute on the CPU. Parameters still cross the host
+                # between calls (the linker's design), so device_actual() reads "cpu".
+                import torch
+                torch.set_default_device(self.torch_device)
         apply_pytensor_flags(self.flags)
         import pytensor
         from pytensor.compile.mode import get_mode
