@@ -96,6 +96,21 @@ def configure_jax(config) -> None:
         jax.config.update("jax_default_device", gpus[config.device_index])
 
 
+def quiet_jax_conversion_warnings() -> None:
+    """Silence two warnings PyTensor's JAX linker prints on every compile of the seed graph.
+
+    * ``Skipping Assert ... Could not broadcast``: the shape check of ``mask * h`` and similar,
+      which JAX's tracing would drop anyway (shapes are static there).
+    * ``Explicitly requested dtype float64``: PyTensor's ``Sum`` accumulates float32 in float64
+      (``acc_dtype``); without ``jax_enable_x64`` JAX truncates it to float32 and says so. The
+      result is float32 either way; parity with the oracle is checked in the tests.
+    """
+    import warnings
+    warnings.filterwarnings("ignore", message="Skipping Assert", category=UserWarning)
+    warnings.filterwarnings("ignore", message="Explicitly requested dtype float64",
+                            category=UserWarning)
+
+
 def configure_torch(config):
     import torch
     if config.threads:
@@ -128,6 +143,7 @@ class PyTensorEngine(GraphEngine):
         if self.backend == "JAX":
             configure_jax(self.config)
             self.static_shapes = True
+            quiet_jax_conversion_warnings()
         elif self.backend == "PYTORCH":
             self.torch_device = configure_torch(self.config)
             if self.torch_device.type == "cuda":
@@ -185,6 +201,11 @@ class PyTensorEngine(GraphEngine):
     def device_actual(self) -> str:
         """Read from the shared parameter storage (or the last JAX output) itself."""
         value = self._shared["Whh"].get_value(borrow=True)
+        if self.backend == "JAX" and isinstance(value, np.ndarray):
+            # Until the first call the shared variable holds the NumPy value it was given; JAX
+            # moves it to its default device (the one configure_jax picked) at that call.
+            import jax
+            return array_device(jax.device_put(value))
         return array_device(value)
 
 
