@@ -91,7 +91,7 @@ class Job:
 
 
 def profiles(profile_args, engines_arg, flags_args, rc_args, threads) -> list:
-    """Configs for ``--profile``/``--engines``, each under ``--flags``/``--rc``; ``--threads`` wins."""
+    """Configs for ``--profile``/``--engines`` under ``--flags``/``--rc``; ``--threads`` wins."""
     from . import flags
     texts = list(profile_args or [])
     for name in (engines_arg or "").split(","):

@@ -164,19 +164,30 @@ def _once(step) -> float:
 
 
 def blas_info(engine: str) -> str:
-    """The BLAS the engine's products run on, as its library reports it."""
-    parts = []
-    if "pytensor" in sys.modules:
-        import pytensor
-        flags = str(pytensor.config.blas__ldflags) or "(none: PyTensor's slow fallback)"
-        parts.append(f"pytensor blas__ldflags={flags}")
+    """The BLAS the engine's products run on, as its library reports it; never raises."""
+    try:
+        return _blas_info(engine)
+    except Exception as exc:  # a fact for the record, not worth failing a measurement over
+        return f"? ({type(exc).__name__})"
+
+
+def _blas_info(engine: str) -> str:
     library = PEAK_LIBRARY.get(engine, "numpy")
-    if library == "numpy" or not parts:
-        parts.append(f"numpy {_numpy_blas()}")
     if library == "torch":
-        parts.append(f"torch {_torch_blas()}")
+        return f"torch {_torch_blas()}"
     if library == "jax":
-        parts.append("jax XLA (Eigen on CPU)")
+        return "jax XLA (Eigen on CPU)"
+    parts = []
+    for name in ("pytensor", "theano"):
+        # the C backends link their own BLAS (blas__ldflags); Numba's dot goes through NumPy's
+        if engine in ("pytensor-c", "theano") and name in sys.modules:
+            config = sys.modules[name].config
+            try:
+                flags = str(config.blas__ldflags)
+            except AttributeError:                   # Theano 1.0 spells it config.blas.ldflags
+                flags = str(getattr(getattr(config, "blas", None), "ldflags", "?"))
+            parts.append(f"{name} blas__ldflags={flags or '(none: slow fallback)'}")
+    parts.append(f"numpy {_numpy_blas()}")
     return "; ".join(parts)
 
 
@@ -185,7 +196,11 @@ def _numpy_blas() -> str:
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
-    except Exception:  # older NumPy without mode="dicts"
+    except Exception:  # NumPy < 1.25 has no mode="dicts"
+        for name in ("blas_opt_info", "blas_ilp64_opt_info"):
+            info = getattr(np.__config__, name, None)
+            if info and info.get("libraries"):
+                return ",".join(dict.fromkeys(info["libraries"]))
         return "?"
 
 

@@ -56,7 +56,7 @@ def plot(doc: ResultsDoc, out, title: str | None = None) -> str:
     axes[0].set_yscale("log")
     axes[0].legend(fontsize=8, loc="best")
     cpu = doc.machine.get("cpu", "?")
-    fig.suptitle(title or f"rnnperf: {cpu}, {doc.machine.get('cores_logical', '?')} threads",
+    fig.suptitle(title or f"rnnperf: {cpu}, {doc.machine.get('cores_logical', '?')} logical cores",
                  fontsize=10)
     skipped = [f"{m.engine} {shape_label(m.shape)} {m.task}: {m.status}" for m in doc.results
                if not (m.ok and m.median_s)]

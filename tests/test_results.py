@@ -37,7 +37,8 @@ def test_finish_derives_every_figure():
 
 def test_flop_model():
     # forward: T * 2BH(I+H) + 2BHO; train: three times that
-    assert step_flops("forward", 100, 32, 128, 256, 10) == 100 * 2 * 32 * 256 * 384 + 2 * 32 * 256 * 10
+    assert step_flops("forward", 100, 32, 128, 256, 10) == \
+        100 * 2 * 32 * 256 * 384 + 2 * 32 * 256 * 10
     assert step_flops("train", 1, 1, 1, 1, 1) == 3 * step_flops("forward", 1, 1, 1, 1, 1)
 
 
