@@ -134,7 +134,9 @@ def test_faulty_worker_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch, 
                                                          error):
     monkeypatch.setenv(harness.FAULT_VAR, f"{fault}@T=5,")
     code, doc = bench(tmp_path, "--engines", "numpy", "--task", "forward", *TINY,
-                      "--shape", "T=6,B=2,I=3,H=4", "--timeout", "6")
+                      "--shape", "T=6,B=2,I=3,H=4",
+                      # long enough for a healthy worker on a busy 2-core box, short for a hang
+                      "--timeout", "15" if fault == "hang" else "120")
     assert code == 1
     bad, good = doc.results
     assert bad.shape["T"] == 5 and bad.status == status and error in bad.error
