@@ -1,0 +1,199 @@
+"""``pytensor-jax`` and ``pytensor-numba`` against the float64 NumPy oracle.
+
+One helper, many small cases (PyTensor's own ``compare_jax_and_py`` style): each case builds or
+reuses one engine per (engine, floatX, formulation), resets its parameters, runs one check on
+one variant and compares it with the oracle. Numba's cold compile costs 20-40 s per function on
+a small box, so the core suite compiles only the batched gradient and train functions in float64;
+every other Numba case is ``slow``.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rnnperf import flags
+from rnnperf.engines import availability, load
+from rnnperf.model import init_params
+
+# PyTensor's JAX conversion warnings, silenced in workers by quiet_jax_conversion_warnings()
+pytestmark = [pytest.mark.filterwarnings("ignore:Skipping Assert"),
+              pytest.mark.filterwarnings("ignore:Explicitly requested dtype float64")]
+REAL_HOME = os.path.expanduser("~")  # read at collection, before conftest's private HOME
+T_, B_, I_, H_, O_ = 5, 3, 4, 6, 3
+RTOL = {"float64": 1e-9, "float32": 1e-4}
+CHECKS = ("forward", "loss", "gradients", "train_step")
+
+
+@pytest.fixture(autouse=True)
+def shared_compile_caches(monkeypatch):
+    """JAX's persistent cache and PyTensor's compiledir live under HOME: share them across runs."""
+    monkeypatch.setenv("HOME", REAL_HOME)
+
+
+def params():
+    p = init_params(I_, H_, O_, seed=1, dtype="float64")
+    # x30: weights of ~0.3 put tanh in its non-linear range, so gradients are not all ~1e-6
+    return {k: v * 30 for k, v in p.items()}
+
+
+def data():
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((T_, B_, I_)), np.array([0, 2, 1]), np.array([5, 2, 3]))
+
+
+def make(engine, dtype="float64", formulation="seed", device="cpu"):
+    config = flags.load(flags=f"engine={engine},floatX={dtype},formulation={formulation},"
+                              f"device={device}", use_env=False)
+    return load(engine)(config, I_, H_, O_, params())
+
+
+_ENGINES: dict = {}
+
+
+def engine_for(name, dtype, formulation="seed"):
+    """One engine per configuration for the whole module: compiled functions are reused."""
+    ok, reason, _ = availability(name)
+    if not ok:
+        pytest.skip(reason)
+    key = (name, dtype, formulation)
+    if key not in _ENGINES:
+        _ENGINES[key] = make(name, dtype, formulation)
+    engine = _ENGINES[key]
+    if name == "pytensor-jax":
+        # jax_enable_x64 is process-wide (workers run one profile each); re-assert this one's
+        from rnnperf.engines.pytensor_engine import configure_jax
+        configure_jax(engine.config)
+    engine.set_params(params())
+    return engine
+
+
+def assert_close(got, want, rtol, what):
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    scale = max(float(np.abs(want).max()), 1e-30)
+    err = float(np.abs(got - want).max()) / scale
+    assert err <= rtol, f"{what}: relative error {err:.3g} > {rtol:g}"
+
+
+def compare_with_oracle(engine, check, batched, rtol):
+    """Run ``check`` on ``engine`` and on a fresh float64 oracle with the same parameters."""
+    oracle = make("numpy", "float64")
+    x, y, lengths = data()
+    if not batched:
+        x, y, lengths = x[:, 0], y[0], None
+    if check == "forward":
+        assert_close(engine.forward(x, lengths), oracle.forward(x, lengths), rtol, "probs")
+    elif check == "loss":
+        assert_close(engine.loss(x, y, lengths), oracle.loss(x, y, lengths), rtol, "loss")
+    elif check == "gradients":
+        got, want = engine.gradients(x, y, lengths), oracle.gradients(x, y, lengths)
+        for k in want:
+            assert_close(got[k], want[k], rtol, f"d{k}")
+    elif check == "train_step":
+        # three steps: the shared parameters must carry each update into the next call
+        for step in range(3):
+            assert_close(engine.train_step(x, y, 0.5, lengths),
+                         oracle.train_step(x, y, 0.5, lengths), rtol, f"loss at step {step}")
+        got, want = engine.get_params(), oracle.get_params()
+        assert not np.allclose(want["Whh"], params()["Whh"])
+        for k in want:
+            assert_close(got[k], want[k], rtol, f"{k} after 3 steps")
+
+
+def _cases():
+    slow = pytest.mark.slow
+    for dtype in ("float64", "float32"):
+        for batched in (True, False):
+            for check in CHECKS:
+                variant = "batched" if batched else "single"
+                yield pytest.param("pytensor-jax", dtype, "seed", batched, check,
+                                   id=f"jax-{dtype}-{variant}-{check}")
+                yield pytest.param("pytensor-jax", dtype, "hoisted", batched, check,
+                                   id=f"jax-hoisted-{dtype}-{variant}-{check}", marks=slow)
+                core = dtype == "float64" and batched and check in ("gradients", "train_step")
+                yield pytest.param("pytensor-numba", dtype, "seed", batched, check,
+                                   id=f"numba-{dtype}-{variant}-{check}",
+                                   marks=() if core else slow)
+
+
+@pytest.mark.parametrize("name,dtype,formulation,batched,check", list(_cases()))
+def test_matches_oracle(name, dtype, formulation, batched, check):
+    engine = engine_for(name, dtype, formulation)
+    compare_with_oracle(engine, check, batched, RTOL[dtype])
+
+
+# --- JAX specifics: updates persist on the device, reads are real, sync blocks ---------------
+
+
+def test_jax_shared_updates_persist_as_device_arrays():
+    import jax
+    engine = engine_for("pytensor-jax", "float64")
+    x, y, lengths = data()
+    assert engine.device_actual() == "cpu"
+    first = engine.train_step(x, y, 0.5, lengths)
+    value = engine._shared["Whh"].get_value(borrow=True)
+    assert isinstance(value, jax.Array), type(value)
+    assert engine.device_actual() == "cpu"
+    assert engine.train_step(x, y, 0.5, lengths) < first  # the second step saw the first's update
+
+
+def test_jax_runner_blocks_until_ready():
+    import jax
+    engine = engine_for("pytensor-jax", "float64")
+    x, y, lengths = data()
+    run = engine.runner("train", x, y, lengths, lr=0.1)
+    out = run()
+    leaves = [o for o in jax.tree_util.tree_leaves(out) if isinstance(o, jax.Array)]
+    assert all(o.is_ready() for o in leaves)
+    assert all(v.get_value(borrow=True).is_ready() for v in engine._shared.values())
+
+
+CUDA_PROBE = """
+import sys
+from rnnperf import flags
+from rnnperf.engines import load
+from rnnperf.errors import Unavailable
+import jax
+try:
+    jax.devices("gpu"); print("HAS_GPU"); sys.exit(0)
+except RuntimeError:
+    pass
+config = flags.load(flags="engine={engine},device=cuda", use_env=False)
+try:
+    load("{engine}")(config, 4, 6, 3, __import__("rnnperf").init_params(4, 6, 3))
+except Unavailable as exc:
+    print("UNAVAILABLE", exc)
+else:
+    print("RAN")
+"""
+
+
+def run_cuda_probe(engine: str) -> str:
+    """In a fresh process: JAX's platform is fixed at its first use, so never in this one."""
+    env = dict(os.environ)
+    env.pop("JAX_PLATFORMS", None)
+    proc = subprocess.run([sys.executable, "-c", CUDA_PROBE.replace("{engine}", engine)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    out = proc.stdout.strip().splitlines()
+    assert out, proc.stderr[-2000:]
+    if out[-1] == "HAS_GPU":
+        pytest.skip("JAX sees a GPU here")
+    return out[-1]
+
+
+def test_jax_cuda_without_gpu_is_unavailable():
+    if not availability("pytensor-jax")[0]:
+        pytest.skip("jax not installed")
+    line = run_cuda_probe("pytensor-jax")
+    assert line.startswith("UNAVAILABLE") and "not falling back" in line, line
+
+
+def test_numba_refuses_cuda():
+    from rnnperf.errors import Unavailable
+    if not availability("pytensor-numba")[0]:
+        pytest.skip("numba not installed")
+    with pytest.raises(Unavailable, match="not falling back"):
+        make("pytensor-numba", device="cuda")
