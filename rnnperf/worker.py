@@ -102,6 +102,9 @@ def run_worker(job: str, config, payload: dict, timeout: float | None = None,
         out, err = proc.communicate()
         return WorkerResult("timeout", {}, f"worker passed the {timeout:g} s timeout and was "
                             "killed", None, time.perf_counter() - start, _tail(err))
+    except BaseException:          # Ctrl-C, SIGTERM turned into an exception: no orphans
+        _kill(proc)
+        raise
     finally:
         _live.discard(proc)
     wall = time.perf_counter() - start
