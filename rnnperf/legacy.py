@@ -127,6 +127,9 @@ def setup_legacy_venv(python: str | None = None, progress: Callable[[str], objec
     if marker.exists():
         marker.unlink()
     venv_python = target / "bin" / "python"
+    if venv_python.exists() and _python_version(str(venv_python)) != version:
+        progress(f"legacy setup: {target} holds another Python; rebuilding it")
+        shutil.rmtree(target)
     if not venv_python.exists():
         progress(f"legacy setup: creating venv {target} with {python}")
         target.parent.mkdir(parents=True, exist_ok=True)
