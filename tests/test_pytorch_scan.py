@@ -25,6 +25,14 @@ from rnnperf.engines.pytensor_engine import PyTensorEngine, array_device  # noqa
 from rnnperf.model import PARAM_NAMES, init_params  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def float64_default():
+    """Engines built in-process earlier in the session may have set floatX=float32 globally
+    (PyTensor's config is process-wide); these graphs use the default dtype, so pin it."""
+    with pytensor.config.change_flags(floatX="float64"):
+        yield
+
+
 def scan(fn, **kwargs):
     return pytensor.scan(fn, return_updates=False, **kwargs)
 
