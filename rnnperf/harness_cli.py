@@ -52,6 +52,13 @@ def register(sub) -> None:
                    help="slowdown allowed beyond the IQRs (default %(default)s)")
     c.set_defaults(func=cmd_compare)
 
+    t = sub.add_parser("table", help="print a results document as a table (or Markdown)")
+    t.add_argument("results", metavar="RESULTS.json")
+    t.add_argument("--markdown", action="store_true", help="a Markdown table, for docs")
+    t.add_argument("--baseline", default="torch", help="engine the speed-ups are relative to "
+                   "(default %(default)s)")
+    t.set_defaults(func=cmd_table)
+
     pl = sub.add_parser("plot", help="plot a results document to a PNG")
     pl.add_argument("results", metavar="RESULTS.json")
     pl.add_argument("-o", "--output", default="rnnperf.png", help="PNG (default %(default)s)")
@@ -113,30 +120,70 @@ def stdout_console():
     return Console(width=None if sys.stdout.isatty() else 200)
 
 
-def render_results(measurements, console=None) -> None:
+COLUMNS = ("profile", "shape", "task", "status", "median ms", "IQR ms", "seq/s", "GFLOP/s",
+           "peak GFLOP/s", "peak %", "x baseline", "compile s", "RSS MB", "threads", "device")
+
+
+def baseline_medians(measurements, baseline: str) -> dict:
+    """Best median of the baseline engine per shape x task, from the same document (same run)."""
+    best: dict = {}
+    for m in measurements:
+        if m.engine == baseline and m.ok and m.median_s:
+            key = (results_shape(m), m.task)
+            best[key] = min(best.get(key, m.median_s), m.median_s)
+    return best
+
+
+def result_rows(measurements, baseline: str = "torch") -> list[list[str]]:
+    """One row of formatted cells per measurement; ``x baseline`` = speed-up over the baseline."""
+    base = baseline_medians(measurements, baseline)
+
+    def f(v, fmt, scale=1.0):
+        return "-" if v is None else format(v * scale, fmt)
+    rows = []
+    for m in measurements:
+        ref = base.get((results_shape(m), m.task))
+        ratio = ref / m.median_s if ref and m.ok and m.median_s else None
+        rows.append([m.profile or m.engine, results_shape(m), m.task, m.status,
+                     f(m.median_s, ".3f", 1e3), f(m.iqr_s, ".3f", 1e3), f(m.seq_per_s, ".1f"),
+                     f(m.gflops, ".2f"), f(m.peak_gflops, ".1f"), f(m.peak_fraction, ".1%"),
+                     f(ratio, ".2f"), f(m.compile_s, ".2f"), f(m.rss_mb, ".0f"),
+                     str(m.threads or "-"), m.device_actual or "-"])
+    return rows
+
+
+def render_results(measurements, console=None, baseline: str = "torch") -> None:
     from rich.table import Table
     console = console or stdout_console()
-    table = Table(title="rnnperf bench")
-    cols = ("engine", "shape", "task", "status", "median ms", "IQR ms", "seq/s", "GFLOP/s",
-            "peak GFLOP/s", "peak %", "compile s", "RSS MB", "threads", "device")
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("engine", "shape", "task", "status",
+    table = Table(title=f"rnnperf bench (x baseline: speed-up over the best {baseline} "
+                        "measurement of the same shape and task in this document)")
+    for col in COLUMNS:
+        table.add_column(col, justify="left" if col in ("profile", "shape", "task", "status",
                                                         "device") else "right")
     errors = []
-    for m in measurements:
-        def f(v, fmt, scale=1.0):
-            return "-" if v is None else format(v * scale, fmt)
-        table.add_row(m.engine, results_shape(m), m.task, m.status,
-                      f(m.median_s, ".3f", 1e3), f(m.iqr_s, ".3f", 1e3), f(m.seq_per_s, ".1f"),
-                      f(m.gflops, ".2f"), f(m.peak_gflops, ".1f"), f(m.peak_fraction, ".1%"),
-                      f(m.compile_s, ".2f"), f(m.rss_mb, ".0f"), str(m.threads or "-"),
-                      m.device_actual or "-",
-                      style=None if m.ok else "red")
+    for m, row in zip(measurements, result_rows(measurements, baseline)):
+        table.add_row(*row, style=None if m.ok else "red")
         if m.error:
             errors.append(f"{m.key}: {m.status}: {m.error}")
     console.print(table)
     for line in errors:
         console.print(line, markup=False, highlight=False)
+
+
+def markdown_table(measurements, baseline: str = "torch") -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in result_rows(measurements, baseline)]
+    return "\n".join(lines)
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from . import results
+    doc = results.load(args.results)
+    if args.markdown:
+        print(markdown_table(doc.results, args.baseline))
+    else:
+        render_results(doc.results, baseline=args.baseline)
+    return 0
 
 
 def results_shape(m) -> str:

@@ -122,3 +122,17 @@ def test_a_burst_of_load_on_most_rounds_is_not_a_regression():
     burst = [0.0100, 0.0130, 0.0131, 0.0132, 0.0130, 0.0133, 0.0131]
     rows = cmp.compare_docs(doc(), doc(times=burst), 0.05)
     assert cmp.exit_code(rows) == 0
+
+
+def test_table_ratio_is_relative_to_the_baseline_in_the_same_document():
+    from rnnperf.harness_cli import result_rows
+    from rnnperf.results import Measurement
+
+    def m(engine, median):
+        return Measurement(key=engine, profile=f"engine={engine}", engine=engine, task="train",
+                           shape={"T": 1, "B": 1, "I": 1, "H": 1, "O": 2}, status="ok",
+                           median_s=median)
+    rows = result_rows([m("torch", 0.030), m("pytensor-jax", 0.020), m("numpy", 0.060)])
+    ratio = {row[0]: row[10] for row in rows}
+    assert ratio == {"engine=torch": "1.00", "engine=pytensor-jax": "1.50",
+                     "engine=numpy": "0.50"}
