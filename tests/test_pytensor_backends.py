@@ -129,7 +129,7 @@ def test_matches_oracle(name, dtype, formulation, batched, check):
 
 
 def test_jax_shared_updates_persist_as_device_arrays():
-    import jax
+    jax = pytest.importorskip("jax", reason="pytensor-jax needs jax (pip install 'rnnperf[jax]')")
     engine = engine_for("pytensor-jax", "float64")
     x, y, lengths = data()
     assert engine.device_actual() == "cpu"
@@ -141,7 +141,7 @@ def test_jax_shared_updates_persist_as_device_arrays():
 
 
 def test_jax_runner_blocks_until_ready():
-    import jax
+    jax = pytest.importorskip("jax", reason="pytensor-jax needs jax (pip install 'rnnperf[jax]')")
     engine = engine_for("pytensor-jax", "float64")
     x, y, lengths = data()
     run = engine.runner("train", x, y, lengths, lr=0.1)

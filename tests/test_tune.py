@@ -5,6 +5,7 @@ space is floatX x threads (4 points). One sweep is shared by the tests that only
 """
 
 import functools
+import importlib.util
 import os
 import subprocess
 import sys
@@ -90,6 +91,12 @@ def test_no_point_passing_parity_exits_1(tmp_path, monkeypatch):
     assert not (tmp_path / "best.theanorc").exists()
 
 
+needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                                reason="Dask scale-out needs dask[distributed] "
+                                       "(pip install 'rnnperf[dask]')")
+
+
+@needs_dask
 def test_dask_local_measures_the_same_points(sweep, tmp_path):
     _, _, local = sweep
     assert run_tune(tmp_path, "--dask", "local") == 0
@@ -108,6 +115,7 @@ def die_once(marker_dir, job, settings, parity_env):
     return job.blank(status="ok")
 
 
+@needs_dask
 def test_lost_dask_worker_is_retried_once_then_failed(tmp_path, monkeypatch):
     jobs = tune.expand({"engine": ["numpy"], "floatX": ["float32", "float64"]},
                        harness.parse_shape(SHAPE), "train", None, None)
@@ -143,6 +151,7 @@ def test_bad_space_file_exits_2_with_one_line(tmp_path, capsys, space, needle):
     assert not (tmp_path / "best.sweep.json").exists()
 
 
+@needs_dask
 def test_unreachable_scheduler_exits_3(tmp_path, capsys):
     import socket
     with socket.socket() as s:                      # a port nobody listens on
