@@ -2,7 +2,7 @@
 # Set up rnnperf on a fresh machine: OpenBLAS for PyTensor's C backend, a venv, the package.
 #
 #   scripts/bootstrap.sh            core + test tools
-#   scripts/bootstrap.sh all        also torch (CPU wheel) and jax, the peers and backends
+#   scripts/bootstrap.sh all        also torch (CPU wheel): the torch peer and pytensor-pytorch
 #
 # Idempotent: a second run only checks. Never fails for a missing OpenBLAS: PyTensor then
 # runs without BLAS (about 3.5x slower) and every result records what was linked.

@@ -13,8 +13,8 @@ from rnnperf.errors import ConfigError
 
 def test_defaults():
     cfg = flags.load(use_env=False)
-    assert (cfg.engine, cfg.device, cfg.floatX, cfg["mode"]) == ("pytensor-c", "cpu", "float32",
-                                                                 "CVM")
+    assert (cfg.engine, cfg.device, cfg.floatX, cfg["mode"], cfg["formulation"]) == (
+        "pytensor-jax", "cpu", "float32", "JAX", "hoisted")
     assert cfg.settings["engine"].source == "default"
 
 
@@ -135,7 +135,7 @@ def test_theanorc_example_documents_every_key():
     text = open("theanorc.example").read()
     for key in flags.KEYS:
         assert key in text, key
-    assert flags.load(rc="theanorc.example", use_env=False).engine == "pytensor-c"
+    assert flags.load(rc="theanorc.example", use_env=False).engine == "pytensor-jax"
 
 
 def test_cli_flags_json(capsys):

@@ -77,6 +77,11 @@ def configure_jax(config) -> None:
         os.environ.setdefault("JAX_PLATFORMS", "cuda")
     else:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if config.threads and "jax" not in sys.modules:
+        # XLA ignores OMP_NUM_THREADS: pin its own pools, so threads= is what really ran.
+        flags = [f"--xla_cpu_multi_thread_eigen={'false' if config.threads == 1 else 'true'}",
+                 f"intra_op_parallelism_threads={config.threads}"]
+        os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", "")] + flags).strip()
     import jax
     jax.config.update("jax_enable_x64", config.floatX == "float64")
     try:
