@@ -46,7 +46,6 @@ import dataclasses
 import datetime as _dt
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from .errors import ConfigError
@@ -207,21 +206,7 @@ def load(path: str | os.PathLike) -> ResultsDoc:
 
 
 def save(doc: ResultsDoc, path: str | os.PathLike) -> None:
-    """Write atomically: temp file in the same directory, fsync, :func:`os.replace`."""
-    path = Path(path)
+    """Write atomically (:func:`rnnperf.atomic.write_json_atomic`): never a partial file."""
+    from .atomic import write_json_atomic
     doc.updated = now()
-    text = json.dumps(doc.to_json(), indent=1, allow_nan=False) + "\n"
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_json_atomic(path, doc.to_json())
