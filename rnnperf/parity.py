@@ -152,7 +152,9 @@ def _num(value: float):
 
 def rows_from_worker(config, result) -> list[ParityRow]:
     """Turn one worker's answer into one row per variant."""
-    formulation = config.get("formulation", "seed")
+    from .engines import get
+    # Only the Theano-family engines build the seed graph in two formulations.
+    formulation = config.get("formulation", "seed") if get(config.engine).family else "-"
     if result.status != "ok":
         status = result.status if result.status in ("unavailable", "timeout") else "failed"
         return [ParityRow(config.engine, formulation, config.floatX, v, status, [], result.error)
