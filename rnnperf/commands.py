@@ -188,7 +188,8 @@ def cmd_parity(args) -> int:
     bad = [r for r in rows if r.status not in ("ok", "unavailable")]
     unavailable = [r for r in rows if r.status == "unavailable"]
     if bad:
-        names = sorted({f"{r.engine}/{r.dtype}/{r.formulation}/{r.variant}" for r in bad})
+        names = sorted({"/".join(p for p in (r.engine, r.dtype, r.formulation, r.variant)
+                                 if p != "-") for r in bad})
         print(f"rnnperf parity: FAILED for {', '.join(names)}", file=sys.stderr)
         return 1
     if explicit and (skipped or unavailable):
