@@ -14,6 +14,7 @@ import sys
 from . import flags as flagslib
 from .cli import add_profile_args
 from .errors import ConfigError, Unavailable
+from .ui import progress_bar, stdout_console
 
 
 def register(sub) -> None:
@@ -56,13 +57,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_legacy)
 
 
-def console(**kwargs):
-    """A rich console that keeps tables readable when piped (no terminal width to read)."""
-    from rich.console import Console
-    file = kwargs.get("file", sys.stdout)
-    return Console(width=None if file.isatty() else 160, **kwargs)
-
-
 def _config(args) -> flagslib.Config:
     return flagslib.load(flags=args.flags, rc=args.rc)
 
@@ -78,7 +72,7 @@ def cmd_flags(args) -> int:
     table = Table("key", "value", "source", title="effective rnnperf profile")
     for key, setting in sorted(config.settings.items()):
         table.add_row(key, setting.value, setting.source)
-    console().print(table)
+    stdout_console(160).print(table)
     print(f"profile: {config.profile() or '(defaults)'}")
     return 0
 
@@ -103,7 +97,7 @@ def cmd_engines(args) -> int:
         table.add_row(row["name"], "yes" if row["available"] else "no", ",".join(row["devices"]),
                       " ".join(f"{k} {v}" for k, v in row["versions"].items()),
                       row["reason"] or row["description"])
-    console().print(table)
+    stdout_console(160).print(table)
     return 0
 
 
@@ -163,7 +157,7 @@ def cmd_parity(args) -> int:
         raise ConfigError("--engines and an engine= or mode= in --flags contradict each other")
     configs, skipped, explicit = parity_profiles(args, base)
     rows = []
-    progress = _progress_bar(len(configs))
+    progress = progress_bar(len(configs), "parity", enabled=len(configs) > 1)
     try:
         for config in configs:
             if progress:
@@ -199,17 +193,6 @@ def cmd_parity(args) -> int:
     return 0
 
 
-def _progress_bar(total: int):
-    if total < 2:
-        return None
-    from rich.console import Console
-    from rich.progress import Progress
-    bar = Progress(console=Console(file=sys.stderr), transient=True)
-    bar.add_task("parity", total=total)
-    bar.start()
-    return bar
-
-
 def _fmt(value: float) -> str:
     return f"{value:.1e}" if value == value else "nan"
 
@@ -232,7 +215,7 @@ def print_parity(rows, skipped) -> None:
         table.add_row(row.engine, row.formulation, row.dtype, row.variant, status, *cells,
                       f"{worst.quantity} {_fmt(worst.max_abs)}" if worst else (row.error or "")[:60],
                       row.device_actual or "-")
-    out = console()
+    out = stdout_console(160)
     out.print(table)
     for name, reason in skipped:
         out.print(f"not run: {name}: {reason}")

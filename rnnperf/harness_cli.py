@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from .ui import stdout_console
+
 
 def register(sub) -> None:
     from .cli import add_profile_args
@@ -111,13 +113,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
     path = plot(results.load(args.results), args.output, args.title)
     print(path)
     return 0
-
-
-def stdout_console():
-    """A console on stdout, wide enough for the tables when stdout is a file or a pipe."""
-    import sys
-    from rich.console import Console
-    return Console(width=None if sys.stdout.isatty() else 200)
 
 
 COLUMNS = ("profile", "shape", "task", "status", "median ms", "IQR ms", "seq/s", "GFLOP/s",

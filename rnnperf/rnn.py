@@ -12,6 +12,7 @@ import numpy as np
 from . import flags as flagslib
 from .errors import ConfigError
 from .model import init_params
+from .ui import progress_bar
 
 
 class RNN:
@@ -87,7 +88,7 @@ class RNN:
         lengths = None if lengths is None else np.asarray(lengths)
         rng = np.random.default_rng(seed)
         history = []
-        bar = _progress(progress, epochs * -(-n // batch_size), "training")
+        bar = progress_bar(epochs * -(-n // batch_size), "training", enabled=progress)
         try:
             for epoch in range(epochs):
                 order = rng.permutation(n)
@@ -117,14 +118,3 @@ class RNN:
             correct += int(np.sum(self.predict(xb) == y[start:start + batch_size]))
         return correct / len(X)
 
-
-def _progress(enabled: bool, total: int, label: str):
-    if not enabled:
-        return None
-    from rich.progress import Progress
-    import sys
-    from rich.console import Console
-    bar = Progress(console=Console(file=sys.stderr), transient=True)
-    bar.add_task(label, total=total)
-    bar.start()
-    return bar

@@ -201,7 +201,7 @@ def parity_error(m: res.Measurement) -> str:
 def render(ranked, best, console=None) -> None:
     from rich.table import Table
 
-    from .harness_cli import stdout_console
+    from .ui import stdout_console
     console = console or stdout_console()
     shapes = len({res.shape_label(m.shape) for m in ranked}) > 1
     table = Table(title=f"rnnperf tune: {ranked[0].task if ranked else ''}, ranked by "

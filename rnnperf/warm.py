@@ -69,7 +69,7 @@ def cmd_warm(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
-        from .commands import console
+        from .ui import stdout_console
         from rich.table import Table
         table = Table("profile", "shape", "task", "first process s", "second process s",
                       "status", title="compile + first call, in two fresh workers")
@@ -78,5 +78,5 @@ def cmd_warm(args) -> int:
             table.add_row(r["profile"], ",".join(f"{k}={v}" for k, v in r["shape"].items()),
                           r["task"], fmt(r["first_compile_s"]), fmt(r["cached_compile_s"]),
                           r["status"] if not r["error"] else f"{r['status']}: {r['error']}")
-        console().print(table)
+        stdout_console(160).print(table)
     return 1 if worst == 1 else worst
