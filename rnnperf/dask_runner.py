@@ -24,6 +24,7 @@ import socket
 
 from . import results as res
 from .errors import ConfigError, Unavailable, one_line
+from .parity import json_number, severity
 
 RESOURCE = "bench"
 LOCAL_WORKERS = 2
@@ -36,21 +37,11 @@ def parity_outcome(rows) -> dict:
     worsts = [(r, r.worst) for r in rows if r.worst is not None]
     out = {"status": status, "error": next((r.error for r in bad if r.error), None)}
     if worsts:
-        row, worst = max(worsts, key=lambda rw: _severity(rw[1]))
-        out.update(quantity=worst.quantity, variant=row.variant, max_rel=_num(worst.max_rel),
-                   max_abs=_num(worst.max_abs), tolerance=worst.tolerance)
+        row, worst = max(worsts, key=lambda rw: severity(rw[1]))
+        out.update(quantity=worst.quantity, variant=row.variant,
+                   max_rel=json_number(worst.max_rel), max_abs=json_number(worst.max_abs),
+                   tolerance=worst.tolerance)
     return out
-
-
-def _severity(err) -> tuple:
-    import math
-    return (not math.isfinite(err.max_rel), err.max_rel / err.tolerance
-            if math.isfinite(err.max_rel) else 0.0)
-
-
-def _num(value: float):
-    import math
-    return value if math.isfinite(value) else str(value)   # the document is strict JSON
 
 
 def measure_point(job, settings, parity_env: dict | None = None) -> res.Measurement:

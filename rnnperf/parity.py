@@ -134,19 +134,26 @@ class ParityRow:
     def worst(self) -> QuantityError | None:
         if not self.errors:
             return None
-        return max(self.errors,
-                   key=lambda e: (not np.isfinite(e.max_rel), e.max_rel / e.tolerance))
+        return max(self.errors, key=severity)
 
     def as_json(self) -> dict:
         return {"engine": self.engine, "formulation": self.formulation, "dtype": self.dtype,
                 "variant": self.variant, "status": self.status, "error": self.error,
                 "device_actual": self.device_actual,
-                "quantities": {e.quantity: {"max_abs": _num(e.max_abs), "max_rel": _num(e.max_rel),
+                "quantities": {e.quantity: {"max_abs": json_number(e.max_abs),
+                                            "max_rel": json_number(e.max_rel),
                                             "tolerance": e.tolerance, "ok": e.ok}
                                for e in self.errors}}
 
 
-def _num(value: float):
+def severity(err: QuantityError) -> tuple:
+    """Sort key for errors: non-finite first, then by how far past the tolerance."""
+    finite = bool(np.isfinite(err.max_rel))
+    return (not finite, err.max_rel / err.tolerance if finite else 0.0)
+
+
+def json_number(value: float):
+    """NaN and Inf as strings: results documents are strict JSON."""
     return value if np.isfinite(value) else str(value)
 
 
