@@ -229,20 +229,16 @@ def _progress(enabled: bool):
 
 # --- the worker ----------------------------------------------------------------------------------
 
-def worker_job(config, payload: dict) -> dict:
-    """Job ``bench``: measure one profile x shape x task in this (fresh) process."""
-    import resource
+def build_runner(config, payload: dict):
+    """Seed parameters, random data, the engine and its first call, timed as ``compile_s``.
 
+    Returns ``(engine class, engine, step, first result, compile_s)``; shared by the ``bench``
+    and ``warm`` jobs so both time exactly the same thing.
+    """
     import numpy as np
 
     from .engines import load
-    from .machine import blas_info, peak_gflops
     from .model import init_params
-    from .timing import calibrate, time_rounds
-
-    fault = _fault(payload.get("key", ""))
-    if fault and fault != "nan":
-        _inject(fault)
     s, task = payload["shape"], payload["task"]
     if task not in TASKS:
         raise ConfigError(f"task {task!r}: must be one of {', '.join(TASKS)}")
@@ -259,7 +255,21 @@ def worker_job(config, payload: dict) -> dict:
     engine = cls(config, s["I"], s["H"], s["O"], params)
     step = engine.runner(task, x, y, lengths, float(payload.get("lr", 0.01)))
     first = step()
-    compile_s = time.perf_counter() - start
+    return cls, engine, step, first, time.perf_counter() - start
+
+
+def worker_job(config, payload: dict) -> dict:
+    """Job ``bench``: measure one profile x shape x task in this (fresh) process."""
+    import resource
+
+    from .machine import blas_info, peak_gflops
+    from .timing import calibrate, time_rounds
+
+    fault = _fault(payload.get("key", ""))
+    if fault and fault != "nan":
+        _inject(fault)
+    dtype = config.floatX
+    cls, engine, step, first, compile_s = build_runner(config, payload)
     _check_finite("first call", first, fault)
     for _ in range(int(payload.get("warmup", 1))):
         step()

@@ -10,8 +10,6 @@ cost a later sweep pays, so the two are reported apart.
 
 from __future__ import annotations
 
-import time
-
 
 def register(sub) -> None:
     from .cli import add_profile_args
@@ -29,20 +27,9 @@ def register(sub) -> None:
 
 def worker_job(config, payload):
     """Build the engine and make the first call: that is what a cache can save."""
-    import numpy as np
-
-    from .engines import load
-    from .model import init_params
-    s = payload["shape"]
-    params = init_params(s["I"], s["H"], s["O"], dtype=config.floatX)
-    x = np.zeros((s["T"], s["B"], s["I"]), dtype=config.floatX)
-    y = np.zeros(s["B"], dtype=np.int64)
-    lengths = np.full(s["B"], s["T"], dtype=np.int64)
-    cls = load(config.engine)
-    start = time.perf_counter()
-    engine = cls(config, s["I"], s["H"], s["O"], params)
-    engine.runner(payload["task"], x, y, lengths, 0.01)()
-    return {"compile_s": time.perf_counter() - start, "device_actual": engine.device_actual()}
+    from .harness import build_runner
+    _, engine, _, _, compile_s = build_runner(config, payload)
+    return {"compile_s": compile_s, "device_actual": engine.device_actual()}
 
 
 def cmd_warm(args) -> int:

@@ -93,3 +93,13 @@ def test_parity_pytensor_c_float64_and_hoisted():
     out = rnnperf("parity", "--flags", "engine=pytensor-c,floatX=float64")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "pytensor-c" in out.stdout
+
+
+def test_warm_reports_first_and_cached_compile_in_two_workers():
+    out = rnnperf("warm", "--engines", "numpy", "--shape", "T=5,B=2,I=3,H=4", "--task", "train",
+                  "--json")
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    assert row["status"] == "ok" and row["task"] == "train"
+    assert row["first_compile_s"] >= 0 and row["cached_compile_s"] >= 0
+    assert rnnperf("warm", "--engines", "numpy", "--shape", "T=5").returncode == 2
