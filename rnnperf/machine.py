@@ -176,7 +176,7 @@ def _blas_info(engine: str) -> str:
     if library == "torch":
         return f"torch {_torch_blas()}"
     if library == "jax":
-        return "jax XLA (Eigen on CPU)"
+        return "jax XLA (its own CPU dot kernels: YNNPACK fusions, Eigen)"
     parts = []
     for name in ("pytensor", "theano"):
         # the C backends link their own BLAS (blas__ldflags); Numba's dot goes through NumPy's
@@ -187,6 +187,9 @@ def _blas_info(engine: str) -> str:
             except AttributeError:                   # Theano 1.0 spells it config.blas.ldflags
                 flags = str(getattr(getattr(config, "blas", None), "ldflags", "?"))
             parts.append(f"{name} blas__ldflags={flags or '(none: slow fallback)'}")
+            cxx = getattr(config, "gcc__cxxflags", None)
+            if cxx:
+                parts.append(f"{name} gcc__cxxflags={cxx}")
     parts.append(f"numpy {_numpy_blas()}")
     return "; ".join(parts)
 

@@ -154,9 +154,12 @@ def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
                           non_sequences=[Wxh, Whh, bh], strict=True)
         h_last = states[-1]
     elif formulation == "hoisted":
-        # One GEMM for every input projection; only Whh stays in the recurrence.
-        xw = T.dot(x, Wxh.T) + bh
-        h_last = lib.hoisted_scan(lib, xw, Whh, h0, mask)
+        # One GEMM for every input projection; only Whh stays in the recurrence. The recurrence
+        # runs unmasked and a sequence's final state is read at its own last step: h_T of the
+        # masked recurrence is h_{len-1} of the unmasked one, so the function is the seed's,
+        # while each step loses the mask's elementwise work and its tanh stays a one-input
+        # elementwise op that C compilers vectorise (docs/performance.md).
+        _, h_last = lib.hoisted_scan(lib, x, Wxh, bh, Whh, h0, lengths)
     else:
         raise ValueError(f"unknown formulation {formulation!r}")
 
@@ -175,20 +178,20 @@ def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
 
 
 
-def hoisted_recurrence(lib: GraphLib, xw, Whh, h0, mask):
-    """``h_t = tanh(xw_t + Whh h_{t-1})`` over pre-projected inputs; returns ``h_T``.
+def hoisted_recurrence(lib: GraphLib, x, Wxh, bh, Whh, h0, lengths=None):
+    """``h_t = tanh(xw_t + Whh h_{t-1})`` over ``xw = x Wxh^T + bh``, unmasked.
 
-    ``xw = x Wxh^T + bh`` was computed for every step at once by the caller. Backends may swap in
-    a recurrence with a hand-written gradient (``GraphLib.hoisted_scan``).
+    Returns every state and each sequence's final one: ``h_{len-1}`` (``h_T`` without lengths).
+    ``xw`` is one GEMM for every step at once. Backends may swap in a recurrence with a
+    hand-written gradient (``GraphLib.hoisted_scan``).
     """
     T = lib.T
+    xw = T.dot(x, Wxh.T) + bh
 
-    def step(xw_t, *rest):
-        m_t, h_prev = (rest[0], rest[1]) if mask is not None else (None, rest[0])
-        h_new = T.tanh(xw_t + T.dot(h_prev, Whh.T))
-        return h_new if m_t is None else m_t * h_new + (1 - m_t) * h_prev
+    def step(xw_t, h_prev, w):
+        return T.tanh(xw_t + T.dot(h_prev, w.T))
 
-    sequences = [xw] + ([mask] if mask is not None else [])
-    states = lib.scan(step, sequences=sequences, outputs_info=[h0], non_sequences=[Whh],
-                      strict=True)
-    return states[-1]
+    states = lib.scan(step, sequences=[xw], outputs_info=[h0], non_sequences=[Whh], strict=True)
+    if lengths is None:
+        return states, states[-1]
+    return states, states[lengths - 1, T.arange(states.shape[1])]

@@ -9,7 +9,7 @@ Backend notes (each measured, see docs/performance.md):
 
 * C (``mode=CVM``): PyTensor links no BLAS by default (``blas__ldflags`` empty, ~3.5x slower);
   when the profile does not set ``blas.ldflags`` we link OpenBLAS if the system has it and record
-  what was linked.
+  what was linked; ``gcc.cxxflags`` defaults to :func:`vector_math_cxxflags` (vectorised tanh).
 * JAX: its Scan conversion needs the trip count at trace time and one floatX throughout, so each
   input shape gets its own graph with static shapes; JAX's persistent compilation cache lives in
   the user cache directory so compile is paid once per machine.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes.util
 import os
+import platform
 import sys
 
 import numpy as np
@@ -36,12 +37,29 @@ def detect_blas_ldflags() -> str:
     return "-lopenblas" if ctypes.util.find_library("openblas") else ""
 
 
+def vector_math_cxxflags() -> str:
+    """``-D__FAST_MATH__`` on x86-64 glibc, else empty.
+
+    glibc's ``<math.h>`` declares its SIMD variants of ``tanhf``, ``expf``, ... (libmvec) only
+    under ``__FAST_MATH__``; with them declared gcc vectorises PyTensor's contiguous elementwise
+    loops over those functions (``tanh`` of a 32x256 float32 block: 87 -> 6 us, the recurrence's
+    step at RW). Unlike ``-ffast-math`` this changes no arithmetic: NaN/Inf handling, rounding
+    and evaluation order stay IEEE; libmvec's results are within 4 ulp (checked by parity).
+    """
+    if platform.machine() in ("x86_64", "AMD64") and platform.libc_ver()[0] == "glibc":
+        return "-D__FAST_MATH__"
+    return ""
+
+
 def pytensor_flags(config) -> dict[str, str]:
-    """PyTensor config names (``blas__ldflags``) for this profile, with our BLAS default."""
+    """PyTensor config names (``blas__ldflags``) for this profile, with our C defaults."""
     flags = {k.replace(".", "__"): v for k, v in config.passthrough().items()}
     flags["floatX"] = config.floatX
-    if config.engine == "pytensor-c" and "blas__ldflags" not in flags:
-        flags["blas__ldflags"] = detect_blas_ldflags()
+    if config.engine == "pytensor-c":
+        if "blas__ldflags" not in flags:
+            flags["blas__ldflags"] = detect_blas_ldflags()
+        if "gcc__cxxflags" not in flags:
+            flags["gcc__cxxflags"] = vector_math_cxxflags()
     return flags
 
 
