@@ -67,16 +67,20 @@ def pytensor_hoisted_recurrence(lib, x, Wxh, bh, Whh, h0, lengths=None):
             args = list(args)
             dh_t = args.pop(0) if dh_all is not None else None
             end_t = args.pop(0) if ends is not None else None
-            h_t, dh = args.pop(0), args.pop(0)
+            h_t, dh_in = args.pop(0), args.pop(0)
+            dh = dh_in
             g = args.pop(0) if ends is not None else None
             if end_t is not None:
                 dh = dh + end_t * g
             if dh_t is not None:
                 dh = dh + dh_t
             da = dh * (1 - h_t * h_t)
+            # a loop state keeps its input's type: a static batch of 1 is broadcastable, which
+            # the dot's output type does not carry (specify_shape is free on every backend)
+            dh_prev = T.specify_shape(T.dot(da, args[0]), dh_in.type.shape)
             if g is None:
-                return [T.dot(da, args[0]), da]
-            return [T.dot(da, args[0]), g + 0, da]
+                return [dh_prev, da]
+            return [dh_prev, T.specify_shape(g + 0, g.type.shape), da]
 
         seqs = [s for s in (dh_all, ends) if s is not None] + [h_all]
         # Without lengths the final state's gradient seeds the loop; with lengths it enters at

@@ -128,6 +128,20 @@ def test_matches_oracle(name, dtype, formulation, batched, check):
     compare_with_oracle(engine, check, batched, RTOL[dtype])
 
 
+def test_jax_hoisted_batch_of_one():
+    """JAX compiles static shapes: a batch of one is broadcastable, and the hoisted pullback's
+    loop states must keep that type (the Small benchmark shape, B=1, once failed here)."""
+    engine = engine_for("pytensor-jax", "float64", "hoisted")
+    oracle = make("numpy", "float64")
+    x, y, lengths = data()
+    x, y, lengths = x[:, 1:2], y[1:2], lengths[1:2]
+    got, want = engine.gradients(x, y, lengths), oracle.gradients(x, y, lengths)
+    for k in want:
+        assert_close(got[k], want[k], RTOL["float64"], f"d{k}")
+    assert_close(engine.train_step(x, y, 0.5, lengths), oracle.train_step(x, y, 0.5, lengths),
+                 RTOL["float64"], "loss")
+
+
 # --- JAX specifics: updates persist on the device, reads are real, sync blocks ---------------
 
 
