@@ -121,16 +121,34 @@ class Settings:
     rounds: int = 7
     warmup: int = 1
     timeout: float = 600.0
+    processes: int = 1
 
     def check(self) -> None:
         if self.rounds < 5:
             raise ConfigError(f"--rounds {self.rounds}: at least 5 rounds make a median and IQR")
         if self.min_time <= 0 or self.timeout <= 0 or self.warmup < 0:
             raise ConfigError("--min-time and --timeout must be positive, --warmup >= 0")
+        if self.processes < 1:
+            raise ConfigError(f"--processes {self.processes}: must be a positive integer")
 
     def to_json(self) -> dict:
         return {"min_time_s": self.min_time, "rounds": self.rounds, "warmup": self.warmup,
-                "timeout_s": self.timeout}
+                "timeout_s": self.timeout, "processes": self.processes}
+
+
+def add_sweep_args(parser, what: str = "measurement") -> None:
+    """The options every sweep shares (``bench``, ``tune``): resume, timeouts, rounds."""
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the finished measurements already in the results document, "
+                             "run the rest")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing results document")
+    parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                        help=f"seconds per {what}, compile included (default %(default)s)")
+    parser.add_argument("--min-time", type=float, default=0.1, metavar="S",
+                        help="minimum seconds per timed round (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=7,
+                        help="timed rounds per worker, >= 5 (default %(default)s)")
 
 
 def open_document(out, resume: bool, force: bool) -> res.ResultsDoc:
@@ -152,15 +170,26 @@ def open_document(out, resume: bool, force: bool) -> res.ResultsDoc:
 
 def run_sweep(jobs: list[Job], settings: Settings, out, resume: bool = False,
               force: bool = False, progress: bool = True) -> res.ResultsDoc:
-    """Measure every job not already done, saving after each; returns the document."""
+    """Measure every job not already done, saving after each worker; returns the document.
+
+    With ``settings.processes = N`` the sweep makes N passes over the jobs, one fresh worker per
+    job per pass, and pools each job's rounds (pyperf's ``--processes``, interleaved): on a
+    shared machine whose speed drifts by tens of percent over minutes, every engine then samples
+    the same stretches of time, and the ratios within one document stay honest.
+    """
     from .engines import availability
     from .worker import kill_all_workers, run_worker
     settings.check()
     doc = open_document(out, resume, force)
     doc.settings = settings.to_json()
-    done = {m.key for m in doc.results if m.status in KEEP_ON_RESUME}
-    todo = [j for j in jobs if j.key not in done]
     res.save(doc, out)
+    stopped: set[str] = set()            # ended as timeout/unavailable in this sweep: not retried
+
+    def passes_done(job: Job) -> int:
+        m = doc.by_key().get(job.key)
+        if m is None or m.status not in KEEP_ON_RESUME:
+            return 0
+        return settings.processes if m.status == "failed" else (m.processes or 1)
 
     def stop(signum, frame):
         kill_all_workers()                 # now, while run_worker still holds the process
@@ -169,23 +198,50 @@ def run_sweep(jobs: list[Job], settings: Settings, out, resume: bool = False,
     bar = _progress(progress)
     try:
         with bar:
-            task_id = bar.add_task("bench", total=len(jobs), completed=len(jobs) - len(todo))
-            for job in todo:
-                bar.update(task_id, description=f"{job.config.engine} "
-                           f"{res.shape_label(job.shape)} {job.task}")
-                ok, reason, _ = availability(job.config.engine)
-                if not ok:
-                    m = job.blank(status="unavailable", error=f"engine {job.config.engine} is "
-                                  f"not available: {reason}")
-                else:
-                    m = measure(job, settings, run_worker)
-                doc.put(m)
-                res.save(doc, out)
-                bar.advance(task_id)
+            task_id = bar.add_task("bench", total=len(jobs) * settings.processes, completed=sum(
+                min(passes_done(j), settings.processes) for j in jobs))
+            for pass_no in range(settings.processes):
+                for job in jobs:
+                    done = passes_done(job)
+                    if done > pass_no or job.key in stopped:
+                        continue
+                    bar.update(task_id, description=f"{job.config.engine} "
+                               f"{res.shape_label(job.shape)} {job.task}")
+                    ok, reason, _ = availability(job.config.engine)
+                    if not ok:
+                        m = job.blank(status="unavailable", error=f"engine {job.config.engine} "
+                                      f"is not available: {reason}")
+                    else:
+                        m = measure(job, settings, run_worker)
+                    if done:
+                        m = pool(doc.by_key()[job.key], m, done + 1)
+                    ended = m.status != "ok"
+                    if m.status not in KEEP_ON_RESUME:
+                        stopped.add(job.key)
+                    doc.put(m)
+                    res.save(doc, out)
+                    bar.advance(task_id, settings.processes - pass_no if ended else 1)
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
     return doc
+
+
+def pool(before: res.Measurement, new: res.Measurement, process_no: int) -> res.Measurement:
+    """``before`` with the rounds of one more worker; a worker that fails fails the measurement.
+
+    ``compile_s`` and ``loops`` stay the first worker's (later ones find warm caches); the peak
+    and RSS are the highest seen; the statistics are re-derived from every pooled round.
+    """
+    if new.status != "ok":
+        before.status, before.error = new.status, f"worker {process_no}: {new.error}"
+        return before
+    before.times_s = list(before.times_s) + list(new.times_s)
+    before.processes = process_no
+    before.peak_gflops = max(filter(None, (before.peak_gflops, new.peak_gflops)), default=None)
+    before.rss_mb = max(filter(None, (before.rss_mb, new.rss_mb)), default=None)
+    before.wall_s = round((before.wall_s or 0) + (new.wall_s or 0), 3)
+    return before.finish()
 
 
 def measure(job: Job, settings: Settings, run_worker) -> res.Measurement:
@@ -197,6 +253,7 @@ def measure(job: Job, settings: Settings, run_worker) -> res.Measurement:
                "min_time": settings.min_time, "rounds": settings.rounds,
                "warmup": settings.warmup}
     m = job.blank()
+    m.processes = 1
     out = run_worker("bench", job.config, payload, timeout=settings.timeout, extra_env=extra)
     m.status, m.error, m.wall_s = out.status, out.error, round(out.wall_s, 3)
     names = {f.name for f in dataclasses.fields(res.Measurement)}

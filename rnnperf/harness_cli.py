@@ -13,6 +13,7 @@ from .ui import stdout_console
 
 
 def register(sub) -> None:
+    from . import harness
     from .cli import add_profile_args
     from .compare import DEFAULT_THRESHOLD
 
@@ -29,14 +30,10 @@ def register(sub) -> None:
     p.add_argument("--task", action="append", choices=("forward", "train"),
                    help="forward and/or train (repeatable; default both)")
     p.add_argument("--out", default="results.json", help="results document (default %(default)s)")
-    p.add_argument("--resume", action="store_true",
-                   help="keep the ok/failed measurements already in --out, run the rest")
-    p.add_argument("--force", action="store_true", help="replace an existing --out")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                   help="seconds per measurement, compile included (default %(default)s)")
-    p.add_argument("--min-time", type=float, default=0.1, metavar="S",
-                   help="minimum seconds per timed round (default %(default)s)")
-    p.add_argument("--rounds", type=int, default=7, help="timed rounds, >= 5 (default 7)")
+    harness.add_sweep_args(p)
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="fresh workers per measurement, in N interleaved passes over the "
+                        "sweep; their rounds are pooled (default %(default)s)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls after the first "
                    "(default 1)")
     p.add_argument("--threads", type=int, metavar="N",
@@ -82,7 +79,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     tasks = list(dict.fromkeys(args.task or harness.TASKS))
     jobs = harness.plan(configs, shapes, tasks)
     settings = harness.Settings(min_time=args.min_time, rounds=args.rounds, warmup=args.warmup,
-                                timeout=args.timeout)
+                                timeout=args.timeout, processes=args.processes)
     doc = harness.run_sweep(jobs, settings, args.out, resume=args.resume, force=args.force,
                             progress=not args.no_progress)
     keys = {j.key for j in jobs}

@@ -21,8 +21,10 @@ A :class:`Measurement` (fields declared once, below) carries:
   match on), ``profile`` (canonical flags string), ``engine``, ``flags`` (every effective key),
   ``device_requested``, ``device_actual`` (read from the engine's arrays), ``dtype``, ``task``,
   ``shape`` ``{T, B, I, H, O}``, ``threads`` (pinned), ``host``;
-* timing: ``compile_s`` (build + first call), ``loops`` (calls per round), ``times_s`` (per-step
-  seconds of each round), ``median_s``, ``iqr_s``, ``min_s``;
+* timing: ``compile_s`` (build + first call, in the first worker), ``loops`` (calls per round,
+  first worker), ``processes`` (how many fresh workers' rounds are pooled; ``bench
+  --processes``), ``times_s`` (per-step seconds of each round), ``median_s``, ``iqr_s``,
+  ``min_s``;
 * derived: ``seq_per_s`` (B / median), ``timesteps_per_s`` (T·B / median), ``flops_per_step``
   (:mod:`rnnperf.flops`), ``gflops`` (model FLOPs / median), ``peak_gflops`` (a square matmul in
   the engine's own library and dtype, :mod:`rnnperf.machine`), ``peak_n``, ``peak_fraction``
@@ -87,6 +89,7 @@ class Measurement:
     error: str | None = None
     compile_s: float | None = None
     loops: int | None = None
+    processes: int | None = None
     times_s: list = dataclasses.field(default_factory=list)
     median_s: float | None = None
     iqr_s: float | None = None

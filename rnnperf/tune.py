@@ -43,6 +43,7 @@ CONNECT_TIMEOUT = 5.0
 
 
 def register(sub) -> None:
+    from . import harness
     from .cli import add_profile_args
     p = sub.add_parser("tune", help="sweep profiles, reject parity failures, write the fastest "
                                     "as an rc file",
@@ -56,13 +57,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="BEST.theanorc", help="the winner's rc file")
     p.add_argument("--results", metavar="SWEEP.json",
                    help="the sweep's results document (default <out>.sweep.json)")
-    p.add_argument("--resume", action="store_true", help="keep finished points of --results")
-    p.add_argument("--force", action="store_true", help="replace an existing --results")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                   help="seconds per worker, compile included (default %(default)s)")
-    p.add_argument("--min-time", type=float, default=0.1, metavar="S",
-                   help="minimum seconds per timed round (default %(default)s)")
-    p.add_argument("--rounds", type=int, default=7, help="timed rounds, >= 5 (default 7)")
+    harness.add_sweep_args(p, what="worker")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--dask", choices=("local",), help="a local Dask cluster of 2 workers")
     where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask cluster")

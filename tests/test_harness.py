@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 
@@ -154,6 +155,52 @@ def test_unavailable_engine_exits_3(tmp_path, monkeypatch):
     assert [m.status for m in doc.results] == ["unavailable", "ok"]
     assert doc.results[0].engine == "pytensor-c"
     assert "not here" in doc.results[0].error
+
+
+# --- several workers per measurement (--processes) -----------------------------------------------
+
+def test_processes_pool_interleaved_workers_and_resume_tops_up(tmp_path, monkeypatch):
+    from rnnperf import worker
+    order = []
+    real = worker.run_worker
+
+    def spy(job, config, payload, **kwargs):
+        order.append(payload["shape"]["T"])
+        return real(job, config, payload, **kwargs)
+    monkeypatch.setattr(worker, "run_worker", spy)
+    args = ["--engines", "numpy", "--task", "forward", *TINY, "--shape", "T=6,B=2,I=3,H=4",
+            "--rounds", "5"]
+    code, doc = bench(tmp_path, *args, "--processes", "2")
+    assert code == 0
+    assert order == [5, 6, 5, 6]                       # passes interleave, never 5, 5, 6, 6
+    assert doc.settings["processes"] == 2
+    for m in doc.results:
+        assert m.processes == 2 and len(m.times_s) == 10
+        assert m.median_s == pytest.approx(float(np.median(m.times_s)))
+    # a third worker per measurement on resume: the first two workers' rounds are kept
+    first = {m.key: list(m.times_s) for m in doc.results}
+    order.clear()
+    code, doc = bench(tmp_path, *args, "--processes", "3", "--resume")
+    assert code == 0 and order == [5, 6]
+    for m in doc.results:
+        assert m.processes == 3 and m.times_s[:10] == first[m.key] and len(m.times_s) == 15
+
+
+def test_a_failing_later_worker_fails_the_measurement(tmp_path, monkeypatch):
+    code, doc = bench(tmp_path, "--engines", "numpy", "--task", "forward", *TINY, "--rounds", "5")
+    assert code == 0 and doc.results[0].processes == 1
+    monkeypatch.setenv(harness.FAULT_VAR, "crash")
+    code, doc = bench(tmp_path, "--engines", "numpy", "--task", "forward", *TINY, "--rounds", "5",
+                      "--processes", "2", "--resume")
+    assert code == 1
+    m = doc.results[0]
+    assert m.status == "failed" and m.error.startswith("worker 2: ") and "exit code 70" in m.error
+
+
+def test_processes_must_be_positive(tmp_path, capsys):
+    code, _ = bench(tmp_path, "--engines", "numpy", *TINY, "--processes", "0")
+    assert code == 2
+    assert "--processes 0" in capsys.readouterr().err
 
 
 # --- resume --------------------------------------------------------------------------------------
