@@ -45,8 +45,8 @@ ENGINE_MODE = {"pytensor-c": "CVM", "pytensor-numba": "NUMBA", "pytensor-jax": "
                "pytensor-pytorch": "PYTORCH"}
 FORMULATIONS = ("seed", "hoisted")
 # The default on CPU is the fastest engine at the reference workload and the cheapest to compile
-# cold (docs/performance.md: pytensor-jax + hoisted, ~21 ms per RW train step, 1.7x torch.nn.RNN,
-# ~4 s cold compile); the seed's literal graph stays one flag away (formulation=seed).
+# cold (docs/performance.md: pytensor-jax + hoisted, ~15.7 ms per RW train step, 1.34x
+# torch.nn.RNN, 2.3 s cold compile); the seed's literal graph stays one flag away (formulation=seed).
 DEFAULT_ENGINE = "pytensor-jax"
 DEFAULT_FORMULATION = "hoisted"
 
