@@ -227,7 +227,10 @@ def print_parity(rows, skipped) -> None:
 # --- train ---------------------------------------------------------------------------------------
 
 TRAIN_DEFAULTS = {  # chosen on this machine; README states what they reach
-    "digits": dict(epochs=20, batch=32, lr=0.5, hidden=64),
+    # lr=0.5 sat on the edge of stability: float32 rounding differences between backends (or
+    # between CPUs: AVX2 vs AVX-512 kernels) grew over a few hundred steps and one engine's
+    # loss exploded (0.09 accuracy). At 0.2 every engine follows the same trajectory to 0.978.
+    "digits": dict(epochs=30, batch=32, lr=0.2, hidden=64),
     "synthetic": dict(epochs=30, batch=16, lr=0.1, hidden=32),
 }
 

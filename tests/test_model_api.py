@@ -117,6 +117,28 @@ def test_fit_synthetic_reaches_stated_accuracy():
     assert net.accuracy(d.X_test, d.y_test) >= 0.75  # README: ~0.8 with these settings
 
 
+def test_digits_default_recipe_trains_every_float32_engine_alike():
+    """The README's main job: the default recipe must converge, and not by luck of rounding
+    (at lr=0.5 one float32 engine's loss exploded while others converged)."""
+    from rnnperf import data
+    from rnnperf.commands import TRAIN_DEFAULTS
+    from rnnperf.engines import availability
+    d = data.load("digits", "float32")
+    r = TRAIN_DEFAULTS["digits"]
+    accuracy = {}
+    for engine in ("numpy", "pytensor-jax"):
+        if not availability(engine)[0]:
+            continue
+        net = RNN(d.n_in, r["hidden"], d.n_classes, flags=f"engine={engine},floatX=float32",
+                  use_env=False)
+        history = net.fit(d.X_train, d.y_train, epochs=r["epochs"],
+                          batch_size=r["batch"], lr=r["lr"], progress=False)
+        assert history[-1] < 0.2 * history[0], (engine, history)
+        accuracy[engine] = net.accuracy(d.X_test, d.y_test)
+    assert min(accuracy.values()) >= 0.9, accuracy  # README: 0.978
+    assert max(accuracy.values()) - min(accuracy.values()) < 0.03, accuracy
+
+
 def test_digits_ship_with_the_package():
     from rnnperf import data
     d = data.load("digits")
