@@ -11,11 +11,11 @@ projection, ``xw = x Wxh^T + bh``, then the scan over ``xw``, and whose pullback
     for t = T-1 .. 0:                        (the only loop: one (B,H)x(H,H) GEMM per step)
         da_t  = (dh + e_t g) * (1 - h_t^2)   (e_t[b] = 1 where t = len_b - 1)
         dh    = da_t Whh
+    dWhh = da^T H_prev,  dWxh = da^T X,  dbh = sum da      (single GEMMs over all T*B rows)
+    dh0  = dh,  dX = da Wxh                                 (pruned unless someone asks)
 
 The recurrence runs unmasked: a finished sequence's state is read at its last step instead of
 being frozen by a mask at every step (the same function; see ``rnnperf.model``).
-    dWhh = da^T H_prev,  dWxh = da^T X,  dbh = sum da      (single GEMMs over all T*B rows)
-    dh0  = dh,  dX = da Wxh                                 (pruned unless someone asks)
 
 ``inline=True`` lets PyTensor inline the forward after the gradient is built, so every backend
 sees plain scans and GEMMs, and no backend needs an OpFromGraph conversion.
