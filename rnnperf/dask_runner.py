@@ -19,7 +19,6 @@ retry is the whole policy; an external scheduler keeps its own setting on top of
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 
 from . import results as res
@@ -65,19 +64,11 @@ def measure_point(job, settings, parity_env: dict | None = None) -> res.Measurem
 
 def run_local(jobs, settings, record, envs: dict, bar) -> None:
     """One point at a time in this process's children; Ctrl-C stops the running worker."""
-    from .worker import kill_all_workers
-
-    def stop(signum, frame):
-        kill_all_workers()
-        raise KeyboardInterrupt
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    from .worker import workers_die_with_parent_signals
+    with workers_die_with_parent_signals():
         for job in jobs:
             bar(f"{job.profile}")
             record(measure_point(job, settings, envs.get(job.key)))
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
 
 
 def connect(scheduler: str, timeout: float):

@@ -178,52 +178,44 @@ def run_sweep(jobs: list[Job], settings: Settings, out, resume: bool = False,
     the same stretches of time, and the ratios within one document stay honest.
     """
     from .engines import availability
-    from .worker import kill_all_workers, run_worker
+    from .worker import run_worker, workers_die_with_parent_signals
     settings.check()
     doc = open_document(out, resume, force)
     doc.settings = settings.to_json()
     res.save(doc, out)
     stopped: set[str] = set()            # ended as timeout/unavailable in this sweep: not retried
 
-    def passes_done(job: Job) -> int:
-        m = doc.by_key().get(job.key)
+    def passes_done(m: res.Measurement | None) -> int:
         if m is None or m.status not in KEEP_ON_RESUME:
             return 0
         return settings.processes if m.status == "failed" else (m.processes or 1)
 
-    def stop(signum, frame):
-        kill_all_workers()                 # now, while run_worker still holds the process
-        raise KeyboardInterrupt
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     bar = _progress(progress)
-    try:
-        with bar:
-            task_id = bar.add_task("bench", total=len(jobs) * settings.processes, completed=sum(
-                min(passes_done(j), settings.processes) for j in jobs))
-            for pass_no in range(settings.processes):
-                for job in jobs:
-                    done = passes_done(job)
-                    if done > pass_no or job.key in stopped:
-                        continue
-                    bar.update(task_id, description=f"{job.config.engine} "
-                               f"{res.shape_label(job.shape)} {job.task}")
-                    ok, reason, _ = availability(job.config.engine)
-                    if not ok:
-                        m = job.blank(status="unavailable", error=f"engine {job.config.engine} "
-                                      f"is not available: {reason}")
-                    else:
-                        m = measure(job, settings, run_worker)
-                    if done:
-                        m = pool(doc.by_key()[job.key], m, done + 1)
-                    ended = m.status != "ok"
-                    if m.status not in KEEP_ON_RESUME:
-                        stopped.add(job.key)
-                    doc.put(m)
-                    res.save(doc, out)
-                    bar.advance(task_id, settings.processes - pass_no if ended else 1)
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+    with workers_die_with_parent_signals(), bar:
+        known = doc.by_key()
+        task_id = bar.add_task("bench", total=len(jobs) * settings.processes, completed=sum(
+            min(passes_done(known.get(j.key)), settings.processes) for j in jobs))
+        for pass_no in range(settings.processes):
+            for job in jobs:
+                before = doc.by_key().get(job.key)
+                done = passes_done(before)
+                if done > pass_no or job.key in stopped:
+                    continue
+                bar.update(task_id, description=f"{job.config.engine} "
+                           f"{res.shape_label(job.shape)} {job.task}")
+                ok, reason, _ = availability(job.config.engine)
+                if not ok:
+                    m = job.blank(status="unavailable", error=f"engine {job.config.engine} "
+                                  f"is not available: {reason}")
+                else:
+                    m = measure(job, settings, run_worker)
+                if done:
+                    m = pool(before, m, done + 1)
+                if m.status not in KEEP_ON_RESUME:
+                    stopped.add(job.key)
+                doc.put(m)
+                res.save(doc, out)
+                bar.advance(task_id, 1 if m.status == "ok" else settings.processes - pass_no)
     return doc
 
 

@@ -13,6 +13,7 @@ and returns a JSON-serialisable dict.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -53,6 +54,21 @@ def kill_all_workers() -> None:
     """Stop every running worker (the parent got Ctrl-C or SIGTERM)."""
     for proc in list(_live):
         _kill(proc)
+
+
+@contextlib.contextmanager
+def workers_die_with_parent_signals():
+    """Inside: Ctrl-C or SIGTERM kills the running workers at once, then raises KeyboardInterrupt
+    (while :func:`run_worker` still holds the process, so no worker outlives the sweep)."""
+    def stop(signum, frame):
+        kill_all_workers()
+        raise KeyboardInterrupt
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def _kill(proc: subprocess.Popen) -> None:
