@@ -35,21 +35,14 @@ def pytensor_hoisted_recurrence(lib, x, Wxh, bh, Whh, h0, lengths=None):
     from pytensor.compile.builders import OpFromGraph
     from pytensor.gradient import DisconnectedType
 
+    from .model import hoisted_recurrence
+
     T = lib.T
     outer = [x, Wxh, bh, Whh, h0] + ([lengths] if lengths is not None else [])
     inputs = [v.type() for v in outer]
-    x_, wxh_, bh_, whh_, h0_ = inputs[:5]
-    n_in, n_hidden = wxh_.shape[1], whh_.shape[0]
-    flat_x = x_.reshape((-1, n_in))
-    xw = T.dot(flat_x, wxh_.T).reshape((*[x_.shape[i] for i in range(x_.ndim - 1)],
-                                        n_hidden)) + bh_
-
-    def forward_step(xw_t, h_prev, w):
-        return T.tanh(xw_t + T.dot(h_prev, w.T))
-
-    states = lib.scan(forward_step, sequences=[xw], outputs_info=[h0_], non_sequences=[whh_],
-                      strict=True)
-    last = states[-1] if lengths is None else states[inputs[5] - 1, T.arange(states.shape[1])]
+    # The forward is the model's own hoisted recurrence (written once, in rnnperf.model), over
+    # this op's inner inputs; only the gradient below is ours.
+    states, last = hoisted_recurrence(lib, *inputs[:5], inputs[5] if lengths is not None else None)
 
     def backward(op_inputs, op_outputs, output_grads):
         x_, wxh_, _, w, h0_ = op_inputs[:5]
