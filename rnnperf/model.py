@@ -124,23 +124,23 @@ def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
         x = lib.tensor("x", dtype, shape or (None, None, None))
         lengths = lib.tensor("lengths", "int64", (shape[1],) if shape else (None,))
         y = lib.tensor("y", "int64", (shape[1],) if shape else (None,))
-        n_steps = x.shape[0]
-        # mask[t, b] = 1 while sequence b is still running; a finished state stops changing.
-        mask = T.cast(T.lt(T.arange(n_steps).dimshuffle(0, "x"), lengths.dimshuffle("x", 0)),
-                      dtype).dimshuffle(0, 1, "x")
         h0 = T.zeros((x.shape[1], n_hidden), dtype=dtype)
     else:
         x = lib.tensor("x", dtype, shape or (None, None))
         lengths = None
         y = lib.tensor("y", "int64", ())
-        mask = None
         h0 = T.zeros((n_hidden,), dtype=dtype)
 
-    def freeze(m_t, h_new, h_prev):
-        return h_new if m_t is None else m_t * h_new + (1 - m_t) * h_prev
-
     if formulation == "seed":
-        # The tutorial's literal step, Wxh x_t inside the loop.
+        # The tutorial's literal step, Wxh x_t inside the loop. mask[t, b] = 1 while sequence b
+        # is still running; a finished state stops changing.
+        if batched:
+            mask = T.cast(T.lt(T.arange(x.shape[0]).dimshuffle(0, "x"),
+                               lengths.dimshuffle("x", 0)), dtype).dimshuffle(0, 1, "x")
+
+        def freeze(m_t, h_new, h_prev):
+            return h_new if m_t is None else m_t * h_new + (1 - m_t) * h_prev
+
         def step(x_t, *rest):
             m_t, h_prev = (rest[0], rest[1]) if batched else (None, rest[0])
             if batched:
