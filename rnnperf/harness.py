@@ -113,6 +113,29 @@ def plan(configs, shapes, tasks) -> list[Job]:
     return [Job(c, s, t) for c in configs for s in shapes for t in tasks]
 
 
+def add_plan_args(parser) -> None:
+    """What a sweep covers (``bench``, ``warm``): profiles x shapes x tasks, and the threads."""
+    from .cli import add_profile_args
+    parser.add_argument("--profile", action="append", metavar="FLAGS",
+                        help="a profile, e.g. engine=pytensor-c,floatX=float64 (repeatable)")
+    parser.add_argument("--engines", metavar="A,B,...",
+                        help="registry names; each is a profile engine=NAME")
+    add_profile_args(parser)
+    parser.add_argument("--shape", action="append", metavar="T=..,B=..,I=..,H=..[,O=..]",
+                        help="input shape (repeatable; default T=100,B=32,I=128,H=256,O=10)")
+    parser.add_argument("--task", action="append", choices=TASKS,
+                        help="forward and/or train (repeatable; default both)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads (the profile's threads=; default all cores)")
+
+
+def plan_from_args(args) -> list[Job]:
+    """The jobs :func:`add_plan_args`' options ask for."""
+    configs = profiles(args.profile, args.engines, args.flags, args.rc, args.threads)
+    shapes = [parse_shape(s) for s in args.shape] if args.shape else [dict(REFERENCE_SHAPE)]
+    return plan(configs, shapes, list(dict.fromkeys(args.task or TASKS)))
+
+
 # --- the sweep (parent) --------------------------------------------------------------------------
 
 @dataclasses.dataclass

@@ -14,21 +14,12 @@ from .ui import stdout_console
 
 def register(sub) -> None:
     from . import harness
-    from .cli import add_profile_args
     from .compare import DEFAULT_THRESHOLD
 
     p = sub.add_parser("bench", help="benchmark profiles x shapes x tasks, one worker each",
                        description="Benchmark each profile x shape x task in its own worker "
                                    "process and write an rnnperf.results/1 document.")
-    p.add_argument("--profile", action="append", metavar="FLAGS",
-                   help="a profile, e.g. engine=pytensor-c,floatX=float64 (repeatable)")
-    p.add_argument("--engines", metavar="A,B,...",
-                   help="registry names; each is a profile engine=NAME")
-    add_profile_args(p)
-    p.add_argument("--shape", action="append", metavar="T=..,B=..,I=..,H=..[,O=..]",
-                   help="input shape (repeatable; default T=100,B=32,I=128,H=256,O=10)")
-    p.add_argument("--task", action="append", choices=("forward", "train"),
-                   help="forward and/or train (repeatable; default both)")
+    harness.add_plan_args(p)
     p.add_argument("--out", default="results.json", help="results document (default %(default)s)")
     harness.add_sweep_args(p)
     p.add_argument("--processes", type=int, default=1, metavar="N",
@@ -36,8 +27,6 @@ def register(sub) -> None:
                         "sweep; their rounds are pooled (default %(default)s)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls after the first "
                    "(default 1)")
-    p.add_argument("--threads", type=int, metavar="N",
-                   help="CPU threads (the profile's threads=; default all cores)")
     p.add_argument("--compare", metavar="BASE.json", help="then compare with BASE.json")
     p.add_argument("--threshold", default=f"{DEFAULT_THRESHOLD:.0%}",
                    help="regression threshold for --compare (default %(default)s)")
@@ -73,11 +62,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError(f"--threads {args.threads}: must be a positive integer")
     threshold = parse_threshold(args.threshold)
     base = results.load(args.compare) if args.compare else None   # fail before the sweep
-    configs = harness.profiles(args.profile, args.engines, args.flags, args.rc, args.threads)
-    shapes = [harness.parse_shape(s) for s in args.shape] if args.shape else \
-        [dict(harness.REFERENCE_SHAPE)]
-    tasks = list(dict.fromkeys(args.task or harness.TASKS))
-    jobs = harness.plan(configs, shapes, tasks)
+    jobs = harness.plan_from_args(args)
     settings = harness.Settings(min_time=args.min_time, rounds=args.rounds, warmup=args.warmup,
                                 timeout=args.timeout, processes=args.processes)
     doc = harness.run_sweep(jobs, settings, args.out, resume=args.resume, force=args.force,

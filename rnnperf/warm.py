@@ -12,14 +12,9 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from .cli import add_profile_args
+    from . import harness
     p = sub.add_parser("warm", help="pre-compile profiles x shapes x tasks into the caches")
-    p.add_argument("--profile", action="append", metavar="FLAGS")
-    p.add_argument("--engines", metavar="A,B,...")
-    add_profile_args(p)
-    p.add_argument("--shape", action="append", metavar="T=..,B=..,I=..,H=..")
-    p.add_argument("--task", action="append", choices=("forward", "train"))
-    p.add_argument("--threads", type=int)
+    harness.add_plan_args(p)
     p.add_argument("--timeout", type=float, default=900.0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_warm)
@@ -37,12 +32,8 @@ def cmd_warm(args) -> int:
 
     from . import harness
     from .worker import run_worker
-    configs = harness.profiles(args.profile, args.engines, args.flags, args.rc, args.threads)
-    shapes = [harness.parse_shape(s) for s in args.shape] if args.shape else \
-        [dict(harness.REFERENCE_SHAPE)]
-    tasks = list(dict.fromkeys(args.task or harness.TASKS))
     rows, worst = [], 0
-    for job in harness.plan(configs, shapes, tasks):
+    for job in harness.plan_from_args(args):
         payload = {"shape": job.shape, "task": job.task}
         first = run_worker("warm", job.config, payload, timeout=args.timeout)
         second = run_worker("warm", job.config, payload, timeout=args.timeout) \
