@@ -130,7 +130,7 @@ def parity_profiles(args, base: flagslib.Config):
         if not ok:
             skipped.append((name, reason))
             continue
-        family = engines.get(name).family == "theano"
+        family = engines.get(name).has_formulations
         if args.formulations:
             forms = _split(args.formulations)
         elif args.engines and family:

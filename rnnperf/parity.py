@@ -160,8 +160,8 @@ def json_number(value: float):
 def rows_from_worker(config, result) -> list[ParityRow]:
     """Turn one worker's answer into one row per variant."""
     from .engines import get
-    # Only the Theano-family engines build the seed graph in two formulations.
-    formulation = config.get("formulation", "seed") if get(config.engine).family else "-"
+    has_formulations = get(config.engine).has_formulations
+    formulation = config.get("formulation", "seed") if has_formulations else "-"
     if result.status != "ok":
         status = result.status if result.status in ("unavailable", "timeout") else "failed"
         return [ParityRow(config.engine, formulation, config.floatX, v, status, [], result.error)

@@ -148,7 +148,7 @@ def expand(space: dict, shape: dict, task: str, base_flags, rc) -> list:
         point = dict(zip(keys, combo))
         engine = point.get("engine")
         family = engine == "pytensor" or (engine in engines.REGISTRY and
-                                          engines.get(engine).family == "theano")
+                                          engines.get(engine).has_formulations)
         if not family:
             point.pop("formulation", None)            # one formulation outside the family
         text = ",".join(f"{k}={v}" for k, v in point.items() if k not in res.SHAPE_KEYS)

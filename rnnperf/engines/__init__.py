@@ -30,6 +30,11 @@ class EngineSpec:
     check: Callable[[], str | None] | None = None  # extra availability probe -> reason or None
     family: str = ""                 # "theano" for engines built from the shared seed graph
 
+    @property
+    def has_formulations(self) -> bool:
+        """Builds the shared seed graph, so ``formulation=seed|hoisted`` means something."""
+        return self.family == "theano"
+
 
 REGISTRY: dict[str, EngineSpec] = {}
 
