@@ -201,6 +201,7 @@ def run_sweep(jobs: list[Job], settings: Settings, out, resume: bool = False,
     the same stretches of time, and the ratios within one document stay honest.
     """
     from .engines import availability
+    from .ui import sweep_progress
     from .worker import run_worker, workers_die_with_parent_signals
     settings.check()
     doc = open_document(out, resume, force)
@@ -213,7 +214,7 @@ def run_sweep(jobs: list[Job], settings: Settings, out, resume: bool = False,
             return 0
         return settings.processes if m.status == "failed" else (m.processes or 1)
 
-    bar = _progress(progress)
+    bar = sweep_progress(progress)
     with workers_die_with_parent_signals(), bar:
         known = doc.by_key()
         task_id = bar.add_task("bench", total=len(jobs) * settings.processes, completed=sum(
@@ -289,14 +290,6 @@ def exit_code(measurements) -> int:
     if "unavailable" in statuses:
         return 3
     return 0
-
-
-def _progress(enabled: bool):
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn)
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True), disable=not enabled)
 
 
 # --- the worker ----------------------------------------------------------------------------------

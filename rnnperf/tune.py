@@ -317,6 +317,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def _sweep(args, jobs, settings, sweep, client) -> res.ResultsDoc:
     """Measure what the document lacks, here or on Dask, saving after every point."""
     from . import dask_runner, harness
+    from .ui import sweep_progress
     doc = harness.open_document(sweep, args.resume, args.force)
     doc.settings = settings.to_json()
     done = {m.key for m in doc.results
@@ -324,7 +325,7 @@ def _sweep(args, jobs, settings, sweep, client) -> res.ResultsDoc:
     todo = _skip_unavailable([j for j in jobs if j.key not in done], doc)
     res.save(doc, sweep)
     envs = _perturb_envs(todo)
-    bar = harness._progress(not args.no_progress)
+    bar = sweep_progress(not args.no_progress)
     with bar:
         task = bar.add_task("tune", total=len(jobs), completed=len(jobs) - len(todo))
 

@@ -24,3 +24,13 @@ def progress_bar(total: int, label: str, enabled: bool = True):
     bar.add_task(label, total=total)
     bar.start()
     return bar
+
+
+def sweep_progress(enabled: bool = True):
+    """A progress bar on stderr for a sweep (``bench``, ``tune``): description, bar, done/total,
+    elapsed. Used as a context manager; tasks are added by the caller."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=Console(stderr=True), disable=not enabled)
