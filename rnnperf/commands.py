@@ -130,15 +130,18 @@ def parity_profiles(args, base: flagslib.Config):
         if not ok:
             skipped.append((name, reason))
             continue
-        family = engines.get(name).has_formulations
+        spec = engines.get(name)
+        family = spec.has_formulations
         if args.formulations:
             forms = _split(args.formulations)
         elif args.engines and family:
-            forms = list(flagslib.FORMULATIONS)
+            forms = list(spec.formulations)
         else:
             forms = [base.get("formulation", "seed")]
         for form in forms if family else ["seed"]:
             flagslib.check_value("formulation", form, "--formulations")
+            if form not in spec.formulations:
+                continue  # not this engine's (as --formulations means nothing outside the family)
             for dtype in dtypes:
                 extra = f"engine={name},floatX={dtype},formulation={form}"
                 if args.engines:

@@ -43,12 +43,24 @@ PYTENSOR_MODES = {
 }
 ENGINE_MODE = {"pytensor-c": "CVM", "pytensor-numba": "NUMBA", "pytensor-jax": "JAX",
                "pytensor-pytorch": "PYTORCH"}
-FORMULATIONS = ("seed", "hoisted")
+FORMULATIONS = ("seed", "hoisted", "fused")
+# formulation=fused is the hoisted graph with its two loops as C kernels
+# (rnnperf.fused_recurrence): the C backend's alone, and its default (docs/performance.md).
+FUSED_ENGINES = ("pytensor-c",)
 # The default on CPU is the fastest engine at the reference workload and the cheapest to compile
 # cold (docs/performance.md: pytensor-jax + hoisted, ~15.7 ms per RW train step, 1.34x
 # torch.nn.RNN, 2.3 s cold compile); the seed's literal graph stays one flag away (formulation=seed).
 DEFAULT_ENGINE = "pytensor-jax"
 DEFAULT_FORMULATION = "hoisted"
+
+
+def formulations_for(engine: str) -> tuple[str, ...]:
+    """The formulations a Theano-family engine can build."""
+    return FORMULATIONS if engine in FUSED_ENGINES else ("seed", "hoisted")
+
+
+def default_formulation(engine: str) -> str:
+    return "fused" if engine in FUSED_ENGINES else DEFAULT_FORMULATION
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -109,7 +121,8 @@ KEYS: dict[str, Key] = {
     "floatX": Key("float32", _choice("float32", "float64"), "dtype of parameters and data"),
     "mode": Key(None, _mode, "PyTensor mode: CVM (C), NUMBA, JAX, PYTORCH; FAST_RUN means NUMBA"),
     "formulation": Key(DEFAULT_FORMULATION, _choice(*FORMULATIONS),
-                       "seed: the tutorial's literal graph; hoisted: input GEMM outside scan"),
+                       "seed: the tutorial's literal graph; hoisted: input GEMM outside scan; "
+                       "fused: hoisted with C kernels for its loops (pytensor-c)"),
     "threads": Key(None, _threads, "CPU threads for BLAS and the engine (default: all cores)"),
     # Top-level Theano/PyTensor flags a Theano user types by habit; passed through untouched.
     "optimizer": Key(None, _anything, "PyTensor graph optimizer (fast_run, fast_compile, None)",
@@ -140,6 +153,7 @@ class Config:
     def __init__(self, settings: Mapping[str, Setting]):
         self.settings = dict(settings)
         self._resolve_engine()
+        self._resolve_formulation()
 
     def _resolve_engine(self) -> None:
         """Make ``engine=pytensor,mode=CVM`` and ``engine=pytensor-c`` the same profile."""
@@ -161,6 +175,20 @@ class Config:
         elif mode and engine.value not in ("theano",):
             raise ConfigError(f"{mode.source}: mode={mode.value} has no meaning for "
                               f"engine={engine.value}")
+
+    def _resolve_formulation(self) -> None:
+        """The engine's own default formulation; ``fused`` only where its kernels exist."""
+        setting, engine = self.settings.get("formulation"), self.engine
+        if setting is None:
+            return
+        if setting.source == "default":
+            self.settings["formulation"] = Setting(default_formulation(engine),
+                                                   f"default for engine={engine}")
+        elif setting.value == "fused" and engine not in FUSED_ENGINES and (
+                engine.startswith("pytensor") or engine == "theano"):
+            raise ConfigError(f"{setting.source}: formulation=fused runs on "
+                              f"{', '.join(FUSED_ENGINES)} only (its C kernels); "
+                              f"engine={engine} builds seed or hoisted")
 
     def __getitem__(self, key: str) -> str | None:
         setting = self.settings.get(key)

@@ -190,6 +190,8 @@ def _blas_info(engine: str) -> str:
             cxx = getattr(config, "gcc__cxxflags", None)
             if cxx:
                 parts.append(f"{name} gcc__cxxflags={cxx}")
+            if name == "pytensor":  # buffers kept between calls or not: a speed fact as well
+                parts.append(f"pytensor allow_gc={config.allow_gc}")
     parts.append(f"numpy {_numpy_blas()}")
     return "; ".join(parts)
 

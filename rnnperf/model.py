@@ -14,12 +14,14 @@ Two variants share one step function:
 * batched minibatch: ``x`` is ``(T, B, I)`` with ``lengths`` ``(B,)``; a mask freezes the state of a
   finished sequence, so each row equals running that sequence alone; the loss is the batch mean.
 
-Two formulations, both in the parity matrix:
+Three formulations, all in the parity matrix:
 
 * ``seed``: the tutorial's literal step, ``Wxh x_t`` computed inside the loop;
 * ``hoisted``: one ``(T*B, I) x (I, H)`` GEMM for every input projection before the scan, only
   ``Whh`` inside it, and the weight gradients as single GEMMs after the backward scan (see
-  :mod:`rnnperf.hoisted`).  Same function, same numbers, fewer and larger matrix products.
+  :mod:`rnnperf.hoisted`).  Same function, same numbers, fewer and larger matrix products;
+* ``fused``: the hoisted graph with its forward and backward loops as C kernels instead of scans
+  (:mod:`rnnperf.fused_recurrence`; PyTensor's C backend only, ``GraphLib.fused_scan``).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class GraphLib:
     shared: Callable
     tensor: Callable             # tensor(name, dtype, shape) -> symbolic input
     hoisted_scan: Callable = None  # type: ignore[assignment]  # set in __post_init__
+    fused_scan: Callable | None = None  # the hoisted recurrence with C-kernel loops, if any
 
     def __post_init__(self):
         if self.hoisted_scan is None:
@@ -153,13 +156,18 @@ def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
         states = lib.scan(step, sequences=sequences, outputs_info=[h0],
                           non_sequences=[Wxh, Whh, bh], strict=True)
         h_last = states[-1]
-    elif formulation == "hoisted":
+    elif formulation in ("hoisted", "fused"):
         # One GEMM for every input projection; only Whh stays in the recurrence. The recurrence
         # runs unmasked and a sequence's final state is read at its own last step: h_T of the
         # masked recurrence is h_{len-1} of the unmasked one, so the function is the seed's,
         # while each step loses the mask's elementwise work and its tanh stays a one-input
         # elementwise op that C compilers vectorise (docs/performance.md).
-        _, h_last = lib.hoisted_scan(lib, x, Wxh, bh, Whh, h0, lengths)
+        recurrence = lib.hoisted_scan if formulation == "hoisted" else lib.fused_scan
+        if recurrence is None:
+            from .errors import ConfigError
+            raise ConfigError("formulation=fused: this engine has no fused recurrence kernels "
+                              "(PyTensor's C backend has)")
+        _, h_last = recurrence(lib, x, Wxh, bh, Whh, h0, lengths)
     else:
         raise ValueError(f"unknown formulation {formulation!r}")
 
@@ -178,12 +186,13 @@ def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
 
 
 
-def hoisted_recurrence(lib: GraphLib, x, Wxh, bh, Whh, h0, lengths=None):
+def hoisted_recurrence(lib: GraphLib, x, Wxh, bh, Whh, h0, lengths=None, loop=None):
     """``h_t = tanh(xw_t + Whh h_{t-1})`` over ``xw = x Wxh^T + bh``, unmasked.
 
     Returns every state and each sequence's final one: ``h_{len-1}`` (``h_T`` without lengths).
     ``xw`` is one GEMM for every step at once. Backends may swap in a recurrence with a
-    hand-written gradient (``GraphLib.hoisted_scan``).
+    hand-written gradient (``GraphLib.hoisted_scan``), and the loop itself: ``loop(xw, h0, Whh)
+    -> states`` (a fused kernel) instead of the scan.
     """
     T = lib.T
     xw = T.dot(x, Wxh.T) + bh
@@ -191,7 +200,11 @@ def hoisted_recurrence(lib: GraphLib, x, Wxh, bh, Whh, h0, lengths=None):
     def step(xw_t, h_prev, w):
         return T.tanh(xw_t + T.dot(h_prev, w.T))
 
-    states = lib.scan(step, sequences=[xw], outputs_info=[h0], non_sequences=[Whh], strict=True)
+    if loop is not None:
+        states = loop(xw, h0, Whh)
+    else:
+        states = lib.scan(step, sequences=[xw], outputs_info=[h0], non_sequences=[Whh],
+                          strict=True)
     if lengths is None:
         return states, states[-1]
     return states, states[lengths - 1, T.arange(states.shape[1])]

@@ -2,7 +2,8 @@
 
 The space is a product of flag values (and shape keys such as the batch size ``B``). By default it
 is every available engine x ``floatX`` (float32, float64) x ``threads`` (1 and all cores) x
-``formulation`` (seed, hoisted; only for Theano-family engines, the others have one formulation).
+``formulation`` (seed, hoisted, and fused on pytensor-c; only for Theano-family engines, the others
+have one formulation).
 A TOML file (``--space``) replaces or adds keys in a ``[space]`` table, each a list of values::
 
     [space]
@@ -151,6 +152,8 @@ def expand(space: dict, shape: dict, task: str, base_flags, rc) -> list:
                                           engines.get(engine).has_formulations)
         if not family:
             point.pop("formulation", None)            # one formulation outside the family
+        elif point.get("formulation", "seed") not in flags.formulations_for(engine):
+            continue                                  # fused: pytensor-c's alone
         text = ",".join(f"{k}={v}" for k, v in point.items() if k not in res.SHAPE_KEYS)
         try:
             config = flags.load(flags=list(base_flags or []) + [text], rc=rc)

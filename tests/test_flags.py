@@ -18,6 +18,16 @@ def test_defaults():
     assert cfg.settings["engine"].source == "default"
 
 
+@pytest.mark.parametrize("engine,formulation", [("pytensor-c", "fused"), ("pytensor", "hoisted"),
+                                                ("pytensor-jax", "hoisted"),
+                                                ("theano", "hoisted")])
+def test_default_formulation_is_the_engines_own(engine, formulation):
+    cfg = flags.load(f"engine={engine}", use_env=False)
+    assert cfg["formulation"] == formulation
+    assert "formulation" not in cfg.profile()  # a default, not something the user typed
+    assert flags.load(f"engine={engine},formulation=seed", use_env=False)["formulation"] == "seed"
+
+
 def test_theano_syntax_dots_underscores_and_override():
     cfg = flags.load("floatX=float64,blas__ldflags=-lopenblas,floatX=float32,device=cuda1",
                      use_env=False)
@@ -57,6 +67,8 @@ def test_engine_pytensor_follows_mode(mode, engine):
     ("=3", "empty key"),
     ("threads=0", "positive"),
     ("formulation=fast", "formulation='fast'"),
+    ("engine=pytensor-jax,formulation=fused", "pytensor-c only"),
+    ("engine=theano,formulation=fused", "pytensor-c only"),
 ])
 def test_bad_flags_name_the_source_and_token(text, needle):
     with pytest.raises(ConfigError) as err:

@@ -1,4 +1,4 @@
-"""``pytensor-jax`` and ``pytensor-numba`` against the float64 NumPy oracle.
+"""``pytensor-jax``, ``pytensor-numba`` and ``pytensor-c`` (fused) against the float64 NumPy oracle.
 
 One helper, many small cases (PyTensor's own ``compare_jax_and_py`` style): each case builds or
 reuses one engine per (engine, floatX, formulation), resets its parameters, runs one check on
@@ -120,6 +120,10 @@ def _cases():
                 yield pytest.param("pytensor-numba", dtype, "seed", batched, check,
                                    id=f"numba-{dtype}-{variant}-{check}",
                                    marks=() if core else slow)
+                # pytensor-c's default: the hoisted graph with C-kernel loops
+                yield pytest.param("pytensor-c", dtype, "fused", batched, check,
+                                   id=f"c-fused-{dtype}-{variant}-{check}",
+                                   marks=() if core or check == "train_step" else slow)
 
 
 @pytest.mark.parametrize("name,dtype,formulation,batched,check", list(_cases()))

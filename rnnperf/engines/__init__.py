@@ -35,6 +35,12 @@ class EngineSpec:
         """Builds the shared seed graph, so ``formulation=seed|hoisted`` means something."""
         return self.family == "theano"
 
+    @property
+    def formulations(self) -> tuple[str, ...]:
+        """What ``formulation=`` may be for this engine (one, ``seed``, outside the family)."""
+        from ..flags import formulations_for
+        return formulations_for(self.name) if self.has_formulations else ("seed",)
+
 
 REGISTRY: dict[str, EngineSpec] = {}
 

@@ -1,0 +1,90 @@
+"""The fused recurrence kernels: their C code against their NumPy ``perform``, case by case.
+
+The engines' oracle comparisons (``test_pytensor_backends``) check the whole model with
+``formulation=fused``; these cases pin the kernels' own edges: a single sequence, a batch of
+one, every state's gradient read (``with_dstates``), lengths that end anywhere, float32/64.
+"""
+
+import numpy as np
+import pytest
+
+pytensor = pytest.importorskip("pytensor")
+
+from rnnperf.engines.pytensor_engine import detect_blas_ldflags  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not detect_blas_ldflags(),
+                                reason="the C kernels call BLAS: no OpenBLAS on this system")
+
+
+def compile_both(dtype, ndim, with_dstates):
+    import pytensor.tensor as pt
+    from pytensor.compile.mode import Mode
+
+    from rnnperf.fused_recurrence import ElmanRecurrence, ElmanRecurrenceGrad
+    xw = pt.tensor("xw", dtype=dtype, shape=(None,) * ndim)
+    h0 = pt.tensor("h0", dtype=dtype, shape=(None,) * (ndim - 1))
+    g = pt.tensor("g", dtype=dtype, shape=(None,) * (ndim - 1))
+    w = pt.matrix("w", dtype=dtype)
+    last = pt.lvector("last")
+    dstates = pt.tensor("ds", dtype=dtype, shape=(None,) * ndim)
+    states = ElmanRecurrence()(xw, h0, w)
+    extra = [dstates] if with_dstates else []
+    da, dh0 = ElmanRecurrenceGrad(with_dstates)(states, w, g, last, *extra)
+    inputs, outputs = [xw, h0, w, g, last] + extra, [states, da, dh0]
+    with pytensor.config.change_flags(blas__ldflags=detect_blas_ldflags()):
+        c = pytensor.function(inputs, outputs, mode=Mode(linker="cvm", optimizer="fast_run"))
+    py = pytensor.function(inputs, outputs, mode=Mode(linker="py", optimizer="fast_run"))
+    return c, py
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shape", [(7, 3, 5), (6, 1, 4), (6, 4)], ids=["batch", "one", "single"])
+@pytest.mark.parametrize("with_dstates", [False, True])
+def test_c_kernels_match_their_numpy_perform(dtype, shape, with_dstates):
+    c, py = compile_both(dtype, len(shape), with_dstates)
+    rng = np.random.default_rng(len(shape) + with_dstates)
+    n_hidden, batch = shape[-1], (shape[1] if len(shape) == 3 else 1)
+    args = [rng.standard_normal(shape), rng.standard_normal(shape[1:]),
+            rng.standard_normal((n_hidden, n_hidden)) * 0.5, rng.standard_normal(shape[1:]),
+            rng.integers(0, shape[0], batch)]
+    if with_dstates:
+        args.append(rng.standard_normal(shape))
+    args = [a if a.dtype.kind == "i" else a.astype(dtype) for a in args]
+    got, want = c(*args), py(*args)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for name, a, b in zip(("states", "da", "dh0"), got, want):
+        assert a.shape == b.shape and a.dtype == b.dtype, name
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=name)
+    assert np.abs(got[1]).max() > 0.01  # the gradient is not trivially zero
+
+
+def test_perform_is_the_recurrence_and_its_gradient():
+    """The NumPy reference itself, against finite differences of sum(g * h_last)."""
+    import pytensor.tensor as pt
+    from pytensor.compile.mode import Mode
+
+    from rnnperf.fused_recurrence import ElmanRecurrence, ElmanRecurrenceGrad
+    rng = np.random.default_rng(3)
+    T, B, H = 4, 2, 3
+    xw, w, g = rng.standard_normal((T, B, H)), rng.standard_normal((H, H)) * 0.5, \
+        rng.standard_normal((B, H))
+    last = np.array([3, 1])
+    xs, ws, gs, ls = (pt.tensor3("xw"), pt.matrix("w"), pt.matrix("g"), pt.lvector("last"))
+    states = ElmanRecurrence()(xs, pt.zeros((B, H)), ws)
+    da, _ = ElmanRecurrenceGrad()(states, ws, gs, ls)
+    fn = pytensor.function([xs, ws, gs, ls], [states, da], mode=Mode(linker="py"))
+    h, d_a = fn(xw, w, g, last)
+    h_ref = np.zeros((B, H))
+    for t in range(T):
+        h_ref = np.tanh(xw[t] + h_ref @ w.T)
+        np.testing.assert_allclose(h[t], h_ref)
+
+    def objective(x):
+        hs = fn(x, w, g, last)[0]
+        return float(sum(g[b] @ hs[last[b], b] for b in range(B)))
+    eps, numeric = 1e-6, np.zeros_like(xw)
+    for idx in np.ndindex(xw.shape):
+        step = np.zeros_like(xw)
+        step[idx] = eps
+        numeric[idx] = (objective(xw + step) - objective(xw - step)) / (2 * eps)
+    np.testing.assert_allclose(d_a, numeric, rtol=1e-6, atol=1e-8)  # d/dxw is da
