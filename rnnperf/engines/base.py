@@ -41,6 +41,21 @@ class Engine(abc.ABC):
         self.set_params(params)
 
     # --- to implement ----------------------------------------------------------------------------
+    @classmethod
+    def import_libraries(cls, config: Config) -> None:
+        """Apply the profile's settings that must precede the import, then import the library.
+
+        The harness times this apart from compile (``import_s``); :meth:`setup` calls it again,
+        so it must be idempotent. Nothing to import by default.
+        """
+
+    #: seconds :meth:`setup` or a compile spent importing libraries that :meth:`import_libraries`
+    #: left for later (an import only some paths need); the harness moves them to ``import_s``
+    late_import_s = 0.0
+    #: where the compiled functions came from: ``None`` for an engine without a function cache;
+    #: ``hit``, ``miss``, ``off`` or ``unavailable`` for one with it (:mod:`rnnperf.function_cache`)
+    function_cache: str | None = None
+
     def setup(self) -> None:
         """Import the library, pin threads and pick the device; raise Unavailable if impossible."""
 

@@ -20,6 +20,7 @@ Backend notes (each measured, see docs/performance.md):
 from __future__ import annotations
 
 import ctypes.util
+import importlib.metadata
 import os
 import platform
 import sys
@@ -157,14 +158,32 @@ class PyTensorEngine(GraphEngine):
 
     @classmethod
     def versions(cls):
-        import pytensor
-        return {"pytensor": pytensor.__version__}
+        # from package metadata: a process that loads its functions from the function cache
+        # never imports PyTensor (rnnperf.function_cache)
+        return {"pytensor": importlib.metadata.version("pytensor")}
+
+    @classmethod
+    def configure(cls, config) -> None:
+        """What must precede PyTensor's import: the backend library's settings, then the flags."""
+        backend = ENGINE_MODE[config.engine]
+        if backend == "JAX":
+            configure_jax(config)
+        elif backend == "PYTORCH":
+            configure_torch(config)
+        apply_pytensor_flags(pytensor_flags(config))
+
+    @classmethod
+    def import_libraries(cls, config):
+        cls.configure(config)
+        import pytensor  # noqa: F401
+        from pytensor.compile.mode import get_mode  # noqa: F401
+        if ENGINE_MODE[config.engine] == "PYTORCH":
+            from .. import pytorch_scan  # noqa: F401  (registers our Scan conversion)
 
     def setup(self):
         self.backend = ENGINE_MODE[self.config.engine]
         self.flags = pytensor_flags(self.config)
         if self.backend == "JAX":
-            configure_jax(self.config)
             self.static_shapes = True
             quiet_jax_conversion_warnings()
         elif self.backend == "PYTORCH":
@@ -176,11 +195,8 @@ class PyTensorEngine(GraphEngine):
                 # between calls (the linker's design), so device_actual() reads "cpu".
                 import torch
                 torch.set_default_device(self.torch_device)
-        apply_pytensor_flags(self.flags)
-        import pytensor
+        self.import_libraries(self.config)
         from pytensor.compile.mode import get_mode
-        if self.backend == "PYTORCH":
-            from .. import pytorch_scan  # noqa: F401  (registers our Scan conversion)
         self.mode = get_mode(self.backend)
         super().setup()
 
