@@ -9,6 +9,7 @@ places the data once and returns a closure that runs one synchronised step.
 from __future__ import annotations
 
 import abc
+import os
 from typing import Callable
 
 import numpy as np
@@ -168,6 +169,13 @@ def check_inputs(x, y, lengths, n_in: int, n_out: int | None, dtype) -> tuple:
             raise ConfigError(f"y: labels must be in 0..{n_out - 1}, got {int(y.min())}.."
                               f"{int(y.max())}")
     return x, y, lengths
+
+
+def user_cache_dir(*parts: str) -> str:
+    """``$XDG_CACHE_HOME/rnnperf/...`` (``~/.cache/rnnperf/...`` without it): caches that
+    outlive a process (JAX's compilation cache, :mod:`rnnperf.function_cache`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "rnnperf", *parts)
 
 
 def set_thread_env(threads: int | None, env: dict) -> None:

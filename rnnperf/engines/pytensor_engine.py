@@ -12,7 +12,9 @@ Backend notes (each measured, see docs/performance.md):
   what was linked; ``gcc.cxxflags`` defaults to :func:`vector_math_cxxflags` (vectorised tanh).
 * JAX: its Scan conversion needs the trip count at trace time and one floatX throughout, so each
   input shape gets its own graph with static shapes; JAX's persistent compilation cache lives in
-  the user cache directory so compile is paid once per machine.
+  the user cache directory so the XLA compile is paid once per machine, and
+  :mod:`rnnperf.engines.pytensor_jax_engine` keeps the exported functions themselves
+  (:mod:`rnnperf.function_cache`) so PyTensor's graph build and rewrites are too.
 * PyTorch: PyTensor 3.0-3.3 has no Scan conversion for this backend; :mod:`rnnperf.pytorch_scan`
   registers ours before the first compile.
 """
@@ -30,6 +32,7 @@ import numpy as np
 from ..errors import ConfigError, Unavailable
 from ..flags import ENGINE_MODE
 from ..model import GraphLib
+from .base import user_cache_dir
 from .graph_engine import GraphEngine
 
 
@@ -86,8 +89,7 @@ def apply_pytensor_flags(flags: dict[str, str]) -> None:
 
 
 def jax_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "rnnperf", "jax")
+    return user_cache_dir("jax")
 
 
 def configure_jax(config) -> None:
