@@ -35,6 +35,7 @@ def cache_state(config) -> str:
 
 
 class PyTensorJaxEngine(PyTensorEngine):
+    _state: str | None = None         # on, off or unavailable (cache_state), set by setup()
 
     @classmethod
     def import_libraries(cls, config):
@@ -45,8 +46,6 @@ class PyTensorJaxEngine(PyTensorEngine):
         cls.configure(config)
         import flatbuffers  # noqa: F401  (what jax.export's (de)serialiser imports late)
         from jax import export  # noqa: F401
-
-    _state: str | None = None         # on, off or unavailable (cache_state), set by setup()
 
     def setup(self):
         self._state = cache_state(self.config)
@@ -94,7 +93,7 @@ class PyTensorJaxEngine(PyTensorEngine):
             return super().device_actual()
         return array_device(self._params["Whh"])
 
-    # --- compiled functions ------------------------------------------------------------------------
+    # --- compiled functions ----------------------------------------------------------------------
     def function(self, name: str, x):
         if not self.cached:
             return super().function(name, x)
