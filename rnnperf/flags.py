@@ -124,6 +124,8 @@ KEYS: dict[str, Key] = {
                        "seed: the tutorial's literal graph; hoisted: input GEMM outside scan; "
                        "fused: hoisted with C kernels for its loops (pytensor-c)"),
     "threads": Key(None, _threads, "CPU threads for BLAS and the engine (default: all cores)"),
+    "function_cache": Key("True", _bool, "pytensor-jax: load compiled functions exported by an "
+                          "earlier process (~/.cache/rnnperf/functions) instead of compiling"),
     # Top-level Theano/PyTensor flags a Theano user types by habit; passed through untouched.
     "optimizer": Key(None, _anything, "PyTensor graph optimizer (fast_run, fast_compile, None)",
                      owned=False),

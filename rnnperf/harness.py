@@ -13,10 +13,11 @@ of the build: rerunning it gives the same NaN) and reruns ``timeout`` (often a b
 everything not measured yet. Without ``--resume`` an existing ``--out`` file is refused (exit 2)
 unless ``--force`` replaces it; a corrupt or foreign file is never overwritten either way.
 
-**Worker** (:func:`worker_job`, job ``bench``): builds the seed parameters and random data, builds
-the engine (compile and first call timed apart as ``compile_s``), warms up, calibrates the loop
-count (:mod:`rnnperf.timing`), times the rounds, checks the result is finite, and measures the
-peak matmul rate in the engine's own library (:mod:`rnnperf.machine`).
+**Worker** (:func:`worker_job`, job ``bench``): builds the seed parameters and random data,
+imports the engine's libraries (timed as ``import_s``), builds the engine (graph build, compile
+and first call timed as ``compile_s``), warms up, calibrates the loop count (:mod:`rnnperf.timing`),
+times the rounds, checks the result is finite, and measures the peak matmul rate in the engine's
+own library (:mod:`rnnperf.machine`).
 
 Fault injection, **test-only**: ``RNNPERF_FAULT=KIND`` or ``KIND@SUBSTRING`` (only jobs whose key
 contains SUBSTRING) makes the worker ``crash`` (exit 70), ``raise``, ``sigkill`` itself, print
@@ -246,8 +247,9 @@ def run_sweep(jobs: list[Job], settings: Settings, out, resume: bool = False,
 def pool(before: res.Measurement, new: res.Measurement, process_no: int) -> res.Measurement:
     """``before`` with the rounds of one more worker; a worker that fails fails the measurement.
 
-    ``compile_s`` and ``loops`` stay the first worker's (later ones find warm caches); the peak
-    and RSS are the highest seen; the statistics are re-derived from every pooled round.
+    ``import_s``, ``compile_s``, ``function_cache`` and ``loops`` stay the first worker's (later
+    ones find warm caches); the peak and RSS are the highest seen; the statistics are re-derived
+    from every pooled round.
     """
     if new.status != "ok":
         before.status, before.error = new.status, f"worker {process_no}: {new.error}"
@@ -294,11 +296,26 @@ def exit_code(measurements) -> int:
 
 # --- the worker ----------------------------------------------------------------------------------
 
-def build_runner(config, payload: dict):
+@dataclasses.dataclass
+class Built:
+    """What :func:`build_runner` made, and what it cost."""
+
+    cls: type               # the engine class
+    engine: object
+    step: object            # one synchronised step of the task
+    first: object           # the first call's result
+    import_s: float         # importing the engine's libraries (after the profile's settings)
+    compile_s: float        # engine construction + graph build + compile + first call
+    function_cache: str | None  # where the compiled function came from (Engine.function_cache)
+
+
+def build_runner(config, payload: dict) -> Built:
     """Seed parameters, random data, the engine and its first call, timed as ``compile_s``.
 
-    Returns ``(engine class, engine, step, first result, compile_s)``; shared by the ``bench``
-    and ``warm`` jobs so both time exactly the same thing.
+    The engine's libraries are imported first and timed apart as ``import_s``, with whatever the
+    engine imported late (a library only some paths need, :attr:`Engine.late_import_s`) moved
+    from compile to import. Shared by the ``bench`` and ``warm`` jobs so both time exactly the
+    same thing.
     """
     import numpy as np
 
@@ -315,12 +332,17 @@ def build_runner(config, payload: dict):
     y = rng.integers(0, s["O"], size=s["B"])
     lengths = np.full(s["B"], s["T"], dtype=np.int64)
 
-    cls = load(config.engine)               # the import is not compile time
+    cls = load(config.engine)               # rnnperf's own module: neither import nor compile
+    start = time.perf_counter()
+    cls.import_libraries(config)
+    import_s = time.perf_counter() - start
     start = time.perf_counter()
     engine = cls(config, s["I"], s["H"], s["O"], params)
     step = engine.runner(task, x, y, lengths, float(payload.get("lr", 0.01)))
     first = step()
-    return cls, engine, step, first, time.perf_counter() - start
+    compile_s = time.perf_counter() - start - engine.late_import_s
+    return Built(cls, engine, step, first, import_s + engine.late_import_s, compile_s,
+                 engine.function_cache)
 
 
 def worker_job(config, payload: dict) -> dict:
@@ -334,8 +356,9 @@ def worker_job(config, payload: dict) -> dict:
     if fault and fault != "nan":
         _inject(fault)
     dtype = config.floatX
-    cls, engine, step, first, compile_s = build_runner(config, payload)
-    _check_finite("first call", first, fault)
+    built = build_runner(config, payload)
+    engine, step = built.engine, built.step
+    _check_finite("first call", built.first, fault)
     for _ in range(int(payload.get("warmup", 1))):
         step()
     loops = calibrate(step, float(payload["min_time"]))
@@ -344,9 +367,11 @@ def worker_job(config, payload: dict) -> dict:
     _check_finite("parameters", engine.get_params(), fault)
     peak, peak_n, _ = peak_gflops(config.engine, dtype, config.device)
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"compile_s": compile_s, "loops": loops, "times_s": times, "peak_gflops": peak,
-            "peak_n": peak_n, "rss_mb": rss_kb / 1024, "device_actual": engine.device_actual(),
-            "blas": blas_info(config.engine), "versions": cls.versions(), "dtype": dtype}
+    return {"import_s": built.import_s, "compile_s": built.compile_s,
+            "function_cache": built.function_cache, "loops": loops, "times_s": times,
+            "peak_gflops": peak, "peak_n": peak_n, "rss_mb": rss_kb / 1024,
+            "device_actual": engine.device_actual(), "blas": blas_info(config.engine),
+            "versions": built.cls.versions(), "dtype": dtype}
 
 
 def _check_finite(what: str, value, fault: str | None) -> None:

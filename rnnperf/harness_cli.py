@@ -18,7 +18,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("bench", help="benchmark profiles x shapes x tasks, one worker each",
                        description="Benchmark each profile x shape x task in its own worker "
-                                   "process and write an rnnperf.results/1 document.")
+                                   "process and write an rnnperf.results/2 document.")
     harness.add_plan_args(p)
     p.add_argument("--out", default="results.json", help="results document (default %(default)s)")
     harness.add_sweep_args(p)
@@ -98,7 +98,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 COLUMNS = ("profile", "shape", "task", "status", "median ms", "IQR ms", "seq/s", "GFLOP/s",
-           "peak GFLOP/s", "peak %", "x baseline", "compile s", "RSS MB", "threads", "device")
+           "peak GFLOP/s", "peak %", "x baseline", "import s", "compile s", "RSS MB", "threads",
+           "device")
 
 
 def baseline_medians(measurements, baseline: str) -> dict:
@@ -124,9 +125,18 @@ def result_rows(measurements, baseline: str = "torch") -> list[list[str]]:
         rows.append([m.profile or m.engine, results_shape(m), m.task, m.status,
                      f(m.median_s, ".3f", 1e3), f(m.iqr_s, ".3f", 1e3), f(m.seq_per_s, ".1f"),
                      f(m.gflops, ".2f"), f(m.peak_gflops, ".1f"), f(m.peak_fraction, ".1%"),
-                     f(ratio, ".2f"), f(m.compile_s, ".2f"), f(m.rss_mb, ".0f"),
+                     f(ratio, ".2f"), f(m.import_s, ".2f"), compile_cell(m), f(m.rss_mb, ".0f"),
                      str(m.threads or "-"), m.device_actual or "-"])
     return rows
+
+
+def compile_cell(m) -> str:
+    """``compile_s``, and ``hit``/``miss`` where it came from the function cache's side."""
+    if m.compile_s is None:
+        return "-"
+    if m.function_cache in ("hit", "miss"):
+        return f"{m.compile_s:.2f} {m.function_cache}"
+    return f"{m.compile_s:.2f}"
 
 
 def render_results(measurements, console=None, baseline: str = "torch") -> None:

@@ -1,9 +1,9 @@
-"""The results document, schema ``rnnperf.results/1``, and its atomic I/O.
+"""The results document, schema ``rnnperf.results/2``, and its atomic I/O.
 
 One JSON object::
 
     {
-      "schema":   "rnnperf.results/1",
+      "schema":   "rnnperf.results/2",
       "created":  "2025-01-01T12:00:00+00:00",      # ISO 8601, UTC; "updated" on every write
       "updated":  "...",
       "machine":  {"hostname", "platform", "cpu", "cores_logical", "cores_physical",
@@ -21,7 +21,11 @@ A :class:`Measurement` (fields declared once, below) carries:
   match on), ``profile`` (canonical flags string), ``engine``, ``flags`` (every effective key),
   ``device_requested``, ``device_actual`` (read from the engine's arrays), ``dtype``, ``task``,
   ``shape`` ``{T, B, I, H, O}``, ``threads`` (pinned), ``host``;
-* timing: ``compile_s`` (build + first call, in the first worker), ``loops`` (calls per round,
+* timing: ``import_s`` (importing the engine's libraries, after the profile's settings that must
+  precede it), ``compile_s`` (graph build + compile + first call, import excluded),
+  ``function_cache`` (where the compiled function came from: ``hit``, ``miss`` (compiled and
+  stored), ``off`` (``function_cache=False``), ``unavailable``, or null for an engine without one;
+  :mod:`rnnperf.function_cache`), all three in the first worker; ``loops`` (calls per round,
   first worker), ``processes`` (how many fresh workers' rounds are pooled; ``bench
   --processes``), ``times_s`` (per-step seconds of each round), ``median_s``, ``iqr_s``,
   ``min_s``;
@@ -35,7 +39,12 @@ A :class:`Measurement` (fields declared once, below) carries:
   (``rnnperf tune`` stores each point's parity outcome under ``extra["parity"]``); JSON only.
 
 Figures a measurement could not produce are null. Unknown fields in a file are kept on a round
-trip only if declared here; a file whose ``schema`` differs is *foreign* and never touched.
+trip only if declared here; a file whose ``schema`` is not in :data:`READABLE` is *foreign* and
+never touched.
+
+Versions: ``/2`` added ``import_s`` and ``function_cache``, and took the import out of
+``compile_s``. A ``/1`` document still loads (those fields null; its ``compile_s`` includes the
+import) and is written back as ``/2``, a superset.
 
 Writes are atomic: the document goes to a temporary file in the same directory, is flushed and
 fsynced, and replaces the target with :func:`os.replace`, so a reader (or a parent killed by
@@ -53,7 +62,8 @@ from pathlib import Path
 from .errors import ConfigError
 from .timing import iqr, median
 
-SCHEMA = "rnnperf.results/1"
+SCHEMA = "rnnperf.results/2"
+READABLE = ("rnnperf.results/1", SCHEMA)   # older versions this module still loads
 SHAPE_KEYS = ("T", "B", "I", "H", "O")
 STATUSES = ("ok", "failed", "timeout", "unavailable")
 
@@ -87,7 +97,9 @@ class Measurement:
     host: str | None = None
     status: str = "ok"
     error: str | None = None
+    import_s: float | None = None
     compile_s: float | None = None
+    function_cache: str | None = None
     loops: int | None = None
     processes: int | None = None
     times_s: list = dataclasses.field(default_factory=list)
@@ -180,8 +192,9 @@ class ResultsDoc:
     def from_json(cls, data, where: str = "results") -> "ResultsDoc":
         if not isinstance(data, dict) or "schema" not in data:
             raise ConfigError(f"{where}: not an rnnperf results document (no 'schema')")
-        if data["schema"] != SCHEMA:
-            raise ConfigError(f"{where}: schema {data['schema']!r} is not {SCHEMA!r}")
+        if data["schema"] not in READABLE:
+            raise ConfigError(f"{where}: schema {data['schema']!r} is not one of "
+                              f"{', '.join(map(repr, READABLE))}")
         if not isinstance(data.get("results"), list):
             raise ConfigError(f"{where}: 'results' must be a list")
         results = [Measurement.from_json(m, f"{where}: results[{i}]")

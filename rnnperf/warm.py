@@ -2,10 +2,12 @@
 
 Every engine with a compiler keeps a cache across processes: PyTensor's compiledir (C modules),
 Numba's on-disk cache (``numba__cache``), JAX's persistent compilation cache (turned on by
-:func:`rnnperf.engines.pytensor_engine.configure_jax`). ``warm`` runs each profile x shape x task
-in a fresh worker that builds the engine and makes the first call, then does it again in a second
-fresh worker: the first figure is the cold cost (when the cache was empty) and the second the
-cost a later sweep pays, so the two are reported apart.
+:func:`rnnperf.engines.pytensor_engine.configure_jax`), and for ``pytensor-jax`` rnnperf's own
+function cache (:mod:`rnnperf.function_cache`). ``warm`` runs each profile x shape x task in a
+fresh worker that imports the engine's libraries, builds the engine and makes the first call,
+then does it again in a second fresh worker: the first figures are the cold cost (when the
+caches were empty) and the second the cost a later sweep pays. Import, compile (graph build +
+compile + first call) and where the function came from are reported apart, for both workers.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ def register(sub) -> None:
 
 
 def worker_job(config, payload):
-    """Build the engine and make the first call: that is what a cache can save."""
+    """Import, build the engine and make the first call: that is what a cache can save."""
     from .harness import build_runner
-    _, engine, _, _, compile_s = build_runner(config, payload)
-    return {"compile_s": compile_s, "device_actual": engine.device_actual()}
+    built = build_runner(config, payload)
+    return {"import_s": built.import_s, "compile_s": built.compile_s,
+            "function_cache": built.function_cache,
+            "device_actual": built.engine.device_actual()}
 
 
 def cmd_warm(args) -> int:
@@ -40,21 +44,36 @@ def cmd_warm(args) -> int:
             if first.status == "ok" else first
         status = first.status if first.status != "ok" else second.status
         worst = max(worst, {"ok": 0, "unavailable": 3}.get(status, 1))
-        rows.append({"profile": job.profile, "shape": job.shape, "task": job.task,
-                     "status": status, "error": first.error or second.error,
-                     "first_compile_s": first.data.get("compile_s"),
-                     "cached_compile_s": second.data.get("compile_s")})
+        row = {"profile": job.profile, "shape": job.shape, "task": job.task, "status": status,
+               "error": first.error or second.error}
+        for label, out in (("first", first), ("cached", second)):
+            for field in ("import_s", "compile_s", "function_cache"):
+                row[f"{label}_{field}"] = out.data.get(field)
+        rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
-        from .ui import stdout_console
-        from rich.table import Table
-        table = Table("profile", "shape", "task", "first process s", "second process s",
-                      "status", title="compile + first call, in two fresh workers")
-        for r in rows:
-            fmt = (lambda v: f"{v:.2f}" if isinstance(v, (int, float)) else "-")
-            table.add_row(r["profile"], ",".join(f"{k}={v}" for k, v in r["shape"].items()),
-                          r["task"], fmt(r["first_compile_s"]), fmt(r["cached_compile_s"]),
-                          r["status"] if not r["error"] else f"{r['status']}: {r['error']}")
-        stdout_console(160).print(table)
+        render(rows)
     return 1 if worst == 1 else worst
+
+
+def render(rows) -> None:
+    from rich.table import Table
+
+    from .ui import stdout_console
+    table = Table("profile", "shape", "task", "1st import s", "1st compile s", "1st function",
+                  "2nd import s", "2nd compile s", "2nd function", "status",
+                  title="two fresh workers: first (cold caches), then second (what a later sweep "
+                        "pays); compile = graph build + compile + first call")
+
+    def fmt(value):
+        return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
+    for r in rows:
+        cells = []
+        for label in ("first", "cached"):
+            cells += [fmt(r[f"{label}_import_s"]), fmt(r[f"{label}_compile_s"]),
+                      r[f"{label}_function_cache"] or "-"]
+        table.add_row(r["profile"], ",".join(f"{k}={v}" for k, v in r["shape"].items()),
+                      r["task"], *cells,
+                      r["status"] if not r["error"] else f"{r['status']}: {r['error']}")
+    stdout_console(180).print(table)

@@ -69,8 +69,11 @@ def test_perform_is_the_recurrence_and_its_gradient():
     xw, w, g = rng.standard_normal((T, B, H)), rng.standard_normal((H, H)) * 0.5, \
         rng.standard_normal((B, H))
     last = np.array([3, 1])
-    xs, ws, gs, ls = (pt.tensor3("xw"), pt.matrix("w"), pt.matrix("g"), pt.lvector("last"))
-    states = ElmanRecurrence()(xs, pt.zeros((B, H)), ws)
+    # dtypes spelled out: an engine built earlier in this process may have set floatX=float32
+    xs, ws, gs = (pt.tensor3("xw", dtype="float64"), pt.matrix("w", dtype="float64"),
+                  pt.matrix("g", dtype="float64"))
+    ls = pt.lvector("last")
+    states = ElmanRecurrence()(xs, pt.zeros((B, H), dtype="float64"), ws)
     da, _ = ElmanRecurrenceGrad()(states, ws, gs, ls)
     fn = pytensor.function([xs, ws, gs, ls], [states, da], mode=Mode(linker="py"))
     h, d_a = fn(xw, w, g, last)

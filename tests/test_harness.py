@@ -107,6 +107,7 @@ def test_sweep_never_imports_an_engine_in_the_parent(tmp_path):
         assert len(m.times_s) == 7 and m.median_s > 0 and m.iqr_s >= 0
         assert m.peak_gflops > 0 and m.peak_fraction > 0 and m.rss_mb > 0
         assert m.device_actual == "cpu" and m.threads == os.cpu_count() and m.compile_s >= 0
+        assert m.import_s >= 0 and m.function_cache is None    # numpy: nothing to cache
     assert doc.versions["blas"]["numpy"]
     assert doc.machine["cores_logical"] == os.cpu_count()
 

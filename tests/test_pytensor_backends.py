@@ -44,23 +44,23 @@ def data():
     return (rng.standard_normal((T_, B_, I_)), np.array([0, 2, 1]), np.array([5, 2, 3]))
 
 
-def make(engine, dtype="float64", formulation="seed", device="cpu"):
+def make(engine, dtype="float64", formulation="seed", device="cpu", more=""):
     config = flags.load(flags=f"engine={engine},floatX={dtype},formulation={formulation},"
-                              f"device={device}", use_env=False)
+                              f"device={device},{more}", use_env=False)
     return load(engine)(config, I_, H_, O_, params())
 
 
 _ENGINES: dict = {}
 
 
-def engine_for(name, dtype, formulation="seed"):
+def engine_for(name, dtype, formulation="seed", more=""):
     """One engine per configuration for the whole module: compiled functions are reused."""
     ok, reason, _ = availability(name)
     if not ok:
         pytest.skip(reason)
-    key = (name, dtype, formulation)
+    key = (name, dtype, formulation, more)
     if key not in _ENGINES:
-        _ENGINES[key] = make(name, dtype, formulation)
+        _ENGINES[key] = make(name, dtype, formulation, more=more)
     engine = _ENGINES[key]
     if name == "pytensor-jax":
         # jax_enable_x64 is process-wide (workers run one profile each); re-assert this one's
@@ -149,27 +149,37 @@ def test_jax_hoisted_batch_of_one():
 # --- JAX specifics: updates persist on the device, reads are real, sync blocks ---------------
 
 
-def test_jax_shared_updates_persist_as_device_arrays():
+def device_params(engine) -> dict:
+    """The parameters' device arrays: the engine's own with the function cache (exported
+    functions), PyTensor's shared variables' storage without it."""
+    if engine.cached:
+        return dict(engine._params)
+    return {k: v.get_value(borrow=True) for k, v in engine._shared.items()}
+
+
+@pytest.mark.parametrize("cache", ["True", "False"])
+def test_jax_shared_updates_persist_as_device_arrays(cache):
     jax = pytest.importorskip("jax", reason="pytensor-jax needs jax (pip install 'rnnperf[jax]')")
-    engine = engine_for("pytensor-jax", "float64")
+    engine = engine_for("pytensor-jax", "float64", more=f"function_cache={cache}")
     x, y, lengths = data()
     assert engine.device_actual() == "cpu"
     first = engine.train_step(x, y, 0.5, lengths)
-    value = engine._shared["Whh"].get_value(borrow=True)
+    value = device_params(engine)["Whh"]
     assert isinstance(value, jax.Array), type(value)
     assert engine.device_actual() == "cpu"
     assert engine.train_step(x, y, 0.5, lengths) < first  # the second step saw the first's update
 
 
-def test_jax_runner_blocks_until_ready():
+@pytest.mark.parametrize("cache", ["True", "False"])
+def test_jax_runner_blocks_until_ready(cache):
     jax = pytest.importorskip("jax", reason="pytensor-jax needs jax (pip install 'rnnperf[jax]')")
-    engine = engine_for("pytensor-jax", "float64")
+    engine = engine_for("pytensor-jax", "float64", more=f"function_cache={cache}")
     x, y, lengths = data()
     run = engine.runner("train", x, y, lengths, lr=0.1)
     out = run()
     leaves = [o for o in jax.tree_util.tree_leaves(out) if isinstance(o, jax.Array)]
     assert all(o.is_ready() for o in leaves)
-    assert all(v.get_value(borrow=True).is_ready() for v in engine._shared.values())
+    assert all(v.is_ready() for v in device_params(engine).values())
 
 
 CUDA_PROBE = """

@@ -35,6 +35,18 @@ def test_finish_derives_every_figure():
     assert m.peak_fraction == pytest.approx(m.gflops / 10.0)
 
 
+def test_a_version_1_document_still_loads_and_compares(tmp_path):
+    """/1 had no import_s nor function_cache (its compile_s included the import)."""
+    old = measurement().to_json()
+    del old["import_s"], old["function_cache"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"schema": "rnnperf.results/1", "results": [old]}))
+    (m,) = res.load(path).results
+    assert m.import_s is None and m.function_cache is None and m.compile_s == 0.5
+    res.save(res.load(path), path)
+    assert json.loads(path.read_text())["schema"] == res.SCHEMA == "rnnperf.results/2"
+
+
 def test_flop_model():
     # forward: T * 2BH(I+H) + 2BHO; train: three times that
     assert step_flops("forward", 100, 32, 128, 256, 10) == \
@@ -81,7 +93,7 @@ def test_put_replaces_same_key():
 
 @pytest.mark.parametrize("text, message", [
     ("{not json", "corrupt results file"),
-    ('{"schema": "pytest-benchmark/4", "results": []}', "is not 'rnnperf.results/1'"),
+    ('{"schema": "pytest-benchmark/4", "results": []}', "is not one of 'rnnperf.results/1'"),
     ("[1, 2]", "not an rnnperf results document"),
     ('{"schema": "rnnperf.results/1", "results": [{"key": "k"}]}', "lacks"),
     ('{"schema": "rnnperf.results/1", "results": {}}', "must be a list"),

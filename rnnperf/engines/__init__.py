@@ -114,8 +114,9 @@ register(EngineSpec("pytensor-c", "pytensor_engine", "PyTensorEngine", _PYTENSOR
 register(EngineSpec("pytensor-numba", "pytensor_engine", "PyTensorEngine",
                     _PYTENSOR + ("numba",), ("cpu",),
                     "seed graph, pytensor.scan, Numba backend (mode=NUMBA)", family="theano"))
-register(EngineSpec("pytensor-jax", "pytensor_engine", "PyTensorEngine", _PYTENSOR + ("jax",),
-                    ("cpu", "cuda"), "seed graph, pytensor.scan, JAX backend (mode=JAX)",
+register(EngineSpec("pytensor-jax", "pytensor_jax_engine", "PyTensorJaxEngine",
+                    _PYTENSOR + ("jax",), ("cpu", "cuda"),
+                    "seed graph, pytensor.scan, JAX backend (mode=JAX), function cache",
                     extra="jax", family="theano"))
 register(EngineSpec("pytensor-pytorch", "pytensor_engine", "PyTensorEngine",
                     _PYTENSOR + ("torch",), ("cpu", "cuda"),

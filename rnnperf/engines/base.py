@@ -9,6 +9,7 @@ places the data once and returns a closure that runs one synchronised step.
 from __future__ import annotations
 
 import abc
+import os
 from typing import Callable
 
 import numpy as np
@@ -41,6 +42,21 @@ class Engine(abc.ABC):
         self.set_params(params)
 
     # --- to implement ----------------------------------------------------------------------------
+    @classmethod
+    def import_libraries(cls, config: Config) -> None:
+        """Apply the profile's settings that must precede the import, then import the library.
+
+        The harness times this apart from compile (``import_s``); :meth:`setup` calls it again,
+        so it must be idempotent. Nothing to import by default.
+        """
+
+    #: seconds :meth:`setup` or a compile spent importing libraries that :meth:`import_libraries`
+    #: left for later (an import only some paths need); the harness moves them to ``import_s``
+    late_import_s = 0.0
+    #: where the compiled functions came from: ``None`` for an engine without a function cache;
+    #: ``hit``, ``miss``, ``off`` or ``unavailable`` for one with it (:mod:`rnnperf.function_cache`)
+    function_cache: str | None = None
+
     def setup(self) -> None:
         """Import the library, pin threads and pick the device; raise Unavailable if impossible."""
 
@@ -153,6 +169,13 @@ def check_inputs(x, y, lengths, n_in: int, n_out: int | None, dtype) -> tuple:
             raise ConfigError(f"y: labels must be in 0..{n_out - 1}, got {int(y.min())}.."
                               f"{int(y.max())}")
     return x, y, lengths
+
+
+def user_cache_dir(*parts: str) -> str:
+    """``$XDG_CACHE_HOME/rnnperf/...`` (``~/.cache/rnnperf/...`` without it): caches that
+    outlive a process (JAX's compilation cache, :mod:`rnnperf.function_cache`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "rnnperf", *parts)
 
 
 def set_thread_env(threads: int | None, env: dict) -> None:

@@ -82,8 +82,12 @@ class JaxEngine(Engine):
         import jaxlib
         return {"jax": jax.__version__, "jaxlib": jaxlib.__version__}
 
+    @classmethod
+    def import_libraries(cls, config):
+        configure_jax(config)               # imports jax, after its platform and threads are set
+
     def setup(self):
-        configure_jax(self.config)
+        self.import_libraries(self.config)
         import jax
         kind = "gpu" if self.config.wants_gpu else "cpu"
         self.device = jax.devices(kind)[self.config.device_index if kind == "gpu" else 0]

@@ -13,7 +13,9 @@ Backend notes (each measured, see docs/performance.md):
   and ``allow_gc`` to False (buffers kept between calls). Its default formulation is ``fused``.
 * JAX: its Scan conversion needs the trip count at trace time and one floatX throughout, so each
   input shape gets its own graph with static shapes; JAX's persistent compilation cache lives in
-  the user cache directory so compile is paid once per machine.
+  the user cache directory so the XLA compile is paid once per machine, and
+  :mod:`rnnperf.engines.pytensor_jax_engine` keeps the exported functions themselves
+  (:mod:`rnnperf.function_cache`) so PyTensor's graph build and rewrites are too.
 * PyTorch: PyTensor 3.0-3.3 has no Scan conversion for this backend; :mod:`rnnperf.pytorch_scan`
   registers ours before the first compile.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import ctypes.util
 import functools
+import importlib.metadata
 import os
 import platform
 import sys
@@ -31,6 +34,7 @@ import numpy as np
 from ..errors import ConfigError, Unavailable
 from ..flags import ENGINE_MODE
 from ..model import GraphLib
+from .base import user_cache_dir
 from .graph_engine import GraphEngine
 
 
@@ -92,8 +96,7 @@ def apply_pytensor_flags(flags: dict[str, str]) -> None:
 
 
 def jax_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "rnnperf", "jax")
+    return user_cache_dir("jax")
 
 
 def configure_jax(config) -> None:
@@ -164,14 +167,32 @@ class PyTensorEngine(GraphEngine):
 
     @classmethod
     def versions(cls):
-        import pytensor
-        return {"pytensor": pytensor.__version__}
+        # from package metadata: a process that loads its functions from the function cache
+        # never imports PyTensor (rnnperf.function_cache)
+        return {"pytensor": importlib.metadata.version("pytensor")}
+
+    @classmethod
+    def configure(cls, config) -> None:
+        """What must precede PyTensor's import: the backend library's settings, then the flags."""
+        backend = ENGINE_MODE[config.engine]
+        if backend == "JAX":
+            configure_jax(config)
+        elif backend == "PYTORCH":
+            configure_torch(config)
+        apply_pytensor_flags(pytensor_flags(config))
+
+    @classmethod
+    def import_libraries(cls, config):
+        cls.configure(config)
+        import pytensor  # noqa: F401
+        from pytensor.compile.mode import get_mode  # noqa: F401
+        if ENGINE_MODE[config.engine] == "PYTORCH":
+            from .. import pytorch_scan  # noqa: F401  (registers our Scan conversion)
 
     def setup(self):
         self.backend = ENGINE_MODE[self.config.engine]
         self.flags = pytensor_flags(self.config)
         if self.backend == "JAX":
-            configure_jax(self.config)
             self.static_shapes = True
             quiet_jax_conversion_warnings()
         elif self.backend == "PYTORCH":
@@ -183,11 +204,8 @@ class PyTensorEngine(GraphEngine):
                 # between calls (the linker's design), so device_actual() reads "cpu".
                 import torch
                 torch.set_default_device(self.torch_device)
-        apply_pytensor_flags(self.flags)
-        import pytensor
+        self.import_libraries(self.config)
         from pytensor.compile.mode import get_mode
-        if self.backend == "PYTORCH":
-            from .. import pytorch_scan  # noqa: F401  (registers our Scan conversion)
         self.mode = get_mode(self.backend)
         super().setup()
 

@@ -50,20 +50,25 @@ class TheanoEngine(GraphEngine):
             out["theano"] = "not installed"
         return out
 
-    def setup(self):
+    @classmethod
+    def import_libraries(cls, config):
+        """Check mode=, set ``THEANO_FLAGS`` from the profile and import Theano (once)."""
         from ..legacy import import_theano
-        mode = self.config["mode"]
+        mode = config["mode"]
         if mode and mode not in _THEANO_MODES:
             raise ConfigError(f"flags: mode={mode} is a PyTensor backend; engine=theano runs "
                               "Theano's own C backend (mode=FAST_RUN)")
-        flags = dict(self.config.passthrough())
-        flags["floatX"] = self.config.floatX
+        flags = dict(config.passthrough())
+        flags["floatX"] = config.floatX
         flags["device"] = "cpu"
         try:
-            self.theano = import_theano(flags)
+            return import_theano(flags)
         except ImportError as exc:
             raise Unavailable(f"engine theano: cannot import Theano in {sys.executable}: "
                               f"{exc}") from None
+
+    def setup(self):
+        self.theano = self.import_libraries(self.config)
         self.blas_ldflags = str(self.theano.config.blas.ldflags)
         super().setup()
 

@@ -24,6 +24,10 @@ class TorchEngine(Engine):
     name = "torch"
     devices = ("cpu", "cuda")
 
+    @classmethod
+    def import_libraries(cls, config):
+        import torch  # noqa: F401
+
     def setup(self):
         import torch
         self.torch = torch
