@@ -4,9 +4,8 @@
 On the C backend a ``Scan`` step is a trip through scan's Cython loop and the inner CVM: per
 step it checks and allocates the inner outputs, calls one thunk per inner op, and broadcasts the
 backward injection with PyTensor's strided scalar loop (2-5 ns per element). At the reference
-workload (T=100, B=32, H=256) that is 53 us per forward step and 82 us per backward step around
-a 25-33 us GEMM (``docs/performance.md``). These two ops run each loop in C with nothing but
-the work in it: per step one BLAS GEMM, one memcpy and one vectorised elementwise pass.
+workload (T=100, B=32, H=256) that is 53 us per forward step and 82 us per backward step
+(``docs/performance.md``). These two ops run each loop in C with nothing but the work in it:
 
     forward:   h_t = tanh(xw_t + h_{t-1} Whh^T)                       t = 0 .. T-1
     backward:  dh  = 0
@@ -17,11 +16,17 @@ the work in it: per step one BLAS GEMM, one memcpy and one vectorised elementwis
                    dh    = da_t Whh
                returns da (every step) and dh (the gradient of h_0)
 
-Rows are C-contiguous ``(B, H)`` blocks; BLAS is column-major, so ``h Whh^T`` is the GEMM
-``Whh (col-major view Whh^T, op T) x h^T`` and ``da Whh`` is ``Whh^T (op N) x da^T``. The BLAS
-is the one PyTensor links (``blas__ldflags``), with PyTensor's own declarations. ``tanh`` is a
-plain loop that gcc vectorises with glibc's libmvec under ``-D__FAST_MATH__`` (see
-``vector_math_cxxflags``), the same flag and the same functions as PyTensor's Elemwise.
+# The product inside the loop
+Each step's product is small, ``(B, H) x (H, H)`` = 4 MFLOP at RW. OpenBLAS on two threads does
+it in 33-74 us: its threads meet at every call, and on a shared box a late thread stalls the
+step (the same kernel measured 12 ms and 19 ms per RW train step minutes apart). But the rows of
+a batch never mix in an Elman recurrence: row b of ``h_t`` needs only row b of ``h_{t-1}``. So
+each thread (OpenMP, ``threads=``) takes a block of rows through *all* T steps and the threads
+meet once per loop, not once per step; each runs its own register-blocked product (8 rows x 2
+vectors of accumulators, gcc vector extensions, 512-bit where the CPU has AVX-512): 42 us for
+the 32 rows on one core, ~21 us per step on two, where the step's tanh is included. ``tanh`` is
+a plain loop that gcc vectorises with glibc's libmvec under ``-D__FAST_MATH__`` (see
+``vector_math_cxxflags``), the same flag and functions as PyTensor's Elemwise. No BLAS is needed.
 
 The gradient of these ops is :mod:`rnnperf.hoisted`'s pullback (the backward op *is* that
 pullback's loop); each op also has a NumPy ``perform`` so that the graph runs anywhere and the
@@ -33,10 +38,113 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
-from pytensor.tensor.blas_c import BaseBLAS
-from pytensor.tensor.blas_headers import blas_header_version
+from pytensor.link.c.op import OpenMPOp
 
-_GEMM = {"float32": ("sgemm_", "tanhf"), "float64": ("dgemm_", "tanh")}
+_TANH = {"float32": "tanhf", "float64": "tanh"}
+
+#: C++ shared by both ops: the row-block product and the split of a batch over threads
+_SUPPORT = r"""
+#include <string.h>
+#include <math.h>
+#if defined(__AVX512F__)
+#define RNNPERF_VBYTES 64
+#elif defined(__AVX__)
+#define RNNPERF_VBYTES 32
+#else
+#define RNNPERF_VBYTES 16
+#endif
+#define RNNPERF_RB 8   /* rows per register block */
+#define RNNPERF_NV 2   /* vectors per row in a register block */
+
+/* Columns [j0, j1) of rows [b0, b1) of the product below, a row at a time (contiguous, so gcc
+   vectorises the inner loop): the edges a register block does not cover, and a batch of 1. */
+template <typename real>
+static void rnnperf_axpy_rows(npy_intp b0, npy_intp b1, npy_intp j0, npy_intp j1, npy_intp N,
+                              npy_intp K, const real* A, const real* WT, real* C, int accumulate) {
+    for (npy_intp b = b0; b < b1; ++b) {
+        real* c = C + b * N;
+        if (!accumulate) for (npy_intp j = j0; j < j1; ++j) c[j] = 0;
+        for (npy_intp k = 0; k < K; ++k) {
+            const real a = A[b * K + k];
+            const real* w = WT + k * N;
+            for (npy_intp j = j0; j < j1; ++j) c[j] += a * w[j];
+        }
+    }
+}
+
+/* C (rows x N, ldc N) (+)= A (rows x K, lda K) . WT (K x N, ldw N): register blocks of
+   RNNPERF_RB rows x RNNPERF_NV vectors, column panels outermost so a panel of WT stays in
+   cache across every row block; plain loops for the edges. */
+template <typename real>
+static void rnnperf_gemm_rows(npy_intp rows, npy_intp N, npy_intp K, const real* A,
+                              const real* WT, real* C, int accumulate) {
+    typedef real vec __attribute__((vector_size(RNNPERF_VBYTES)));
+    const npy_intp VW = RNNPERF_VBYTES / sizeof(real), NB = RNNPERF_NV * VW;
+    npy_intp n = 0;
+    for (; n + NB <= N; n += NB) {
+        npy_intp b = 0;
+        for (; b + RNNPERF_RB <= rows; b += RNNPERF_RB) {
+            vec acc[RNNPERF_RB][RNNPERF_NV];
+            for (int r = 0; r < RNNPERF_RB; ++r)
+                for (int v = 0; v < RNNPERF_NV; ++v) {
+                    if (accumulate) memcpy(&acc[r][v], C + (b + r) * N + n + v * VW, sizeof(vec));
+                    else acc[r][v] = vec{} ;
+                }
+            for (npy_intp k = 0; k < K; ++k) {
+                vec w[RNNPERF_NV];
+                for (int v = 0; v < RNNPERF_NV; ++v) memcpy(&w[v], WT + k * N + n + v * VW, sizeof(vec));
+                for (int r = 0; r < RNNPERF_RB; ++r) {
+                    const real a = A[(b + r) * K + k];
+                    for (int v = 0; v < RNNPERF_NV; ++v) acc[r][v] += a * w[v];
+                }
+            }
+            for (int r = 0; r < RNNPERF_RB; ++r)
+                for (int v = 0; v < RNNPERF_NV; ++v)
+                    memcpy(C + (b + r) * N + n + v * VW, &acc[r][v], sizeof(vec));
+        }
+        rnnperf_axpy_rows(b, rows, n, n + NB, N, K, A, WT, C, accumulate);  /* rows left over */
+    }
+    rnnperf_axpy_rows((npy_intp)0, rows, n, N, N, K, A, WT, C, accumulate);  /* columns left */
+}
+
+/* This thread's rows of a batch of B: whole register blocks, one contiguous range each. */
+static void rnnperf_my_rows(npy_intp B, npy_intp* r0, npy_intp* r1) {
+    int nt = 1, tid = 0;
+#ifdef _OPENMP
+    nt = omp_get_num_threads();
+    tid = omp_get_thread_num();
+#endif
+    npy_intp blocks = (B + RNNPERF_RB - 1) / RNNPERF_RB;
+    npy_intp per = (blocks + nt - 1) / nt;
+    *r0 = tid * per * RNNPERF_RB < B ? tid * per * RNNPERF_RB : B;
+    *r1 = (tid + 1) * per * RNNPERF_RB < B ? (tid + 1) * per * RNNPERF_RB : B;
+}
+
+/* Threads worth starting: no more than whole register blocks of rows (a batch of 1: one). */
+static int rnnperf_threads(npy_intp B) {
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    npy_intp blocks = B / RNNPERF_RB;
+    if (nt > blocks) nt = blocks > 1 ? (int)blocks : 1;
+    return nt;
+}
+"""
+
+
+class _RowParallelOp(OpenMPOp):
+    """OpenMP on (when the compiler has it) whatever PyTensor's ``openmp`` flag says: that
+    flag governs PyTensor's Elemwise; these kernels follow ``threads=`` (OMP_NUM_THREADS)."""
+
+    def __init__(self):
+        super().__init__(openmp=True)
+
+    def c_support_code(self, **kwargs):
+        return _SUPPORT
+
+    def c_code_cache_version(self):
+        return (3,)
 
 
 def _steps(states_ndim: int, shape) -> tuple[int, int, int]:
@@ -68,7 +176,7 @@ def _ensure_output(out: str, ndim: str, dims: str, typenum: str) -> str:
     """
 
 
-class ElmanRecurrence(BaseBLAS):
+class ElmanRecurrence(_RowParallelOp):
     """Every state of ``h_t = tanh(xw_t + h_{t-1} Whh^T)``: ``(xw, h0, Whh) -> states``."""
 
     __props__ = ()
@@ -77,7 +185,7 @@ class ElmanRecurrence(BaseBLAS):
         xw, h0, whh = (pt.as_tensor_variable(v) for v in (xw, h0, whh))
         if xw.ndim not in (2, 3) or h0.ndim != xw.ndim - 1 or whh.ndim != 2:
             raise TypeError("ElmanRecurrence: want xw (T,[B,]H), h0 ([B,]H), Whh (H,H)")
-        if len({xw.dtype, h0.dtype, whh.dtype}) != 1 or xw.dtype not in _GEMM:
+        if len({xw.dtype, h0.dtype, whh.dtype}) != 1 or xw.dtype not in _TANH:
             raise TypeError("ElmanRecurrence: xw, h0 and Whh must share float32 or float64")
         return Apply(self, [xw, h0, whh], [xw.type()])
 
@@ -92,13 +200,10 @@ class ElmanRecurrence(BaseBLAS):
             h = states[t] = np.tanh(xw[t] + h @ whh.T)
         outputs[0][0] = states
 
-    def c_code_cache_version(self):
-        return (1, *blas_header_version())
-
     def c_code(self, node, name, inputs, outputs, sub):
         xw, h0, whh = inputs
         (out,) = outputs
-        gemm, tanh = _GEMM[node.inputs[0].dtype]
+        tanh = _TANH[node.inputs[0].dtype]
         ctype = f"dtype_{out}"
         names = [xw, h0, whh]
         return f"""
@@ -113,8 +218,8 @@ class ElmanRecurrence(BaseBLAS):
         const npy_intp H = PyArray_DIMS(c_{xw})[nd - 1];
         if (PyArray_DIMS(c_{whh})[0] != H || PyArray_DIMS(c_{whh})[1] != H
             || PyArray_SIZE(c_{h0}) != B * H) {{
-            PyErr_Format(PyExc_ValueError, "ElmanRecurrence: xw (T,B,%%ld) needs Whh "
-                         "(%%ld,%%ld) and h0 (B,%%ld)", (long)H, (long)H, (long)H, (long)H);
+            PyErr_Format(PyExc_ValueError, "ElmanRecurrence: xw (T,B,%ld) needs Whh "
+                         "(%ld,%ld) and h0 (B,%ld)", (long)H, (long)H, (long)H, (long)H);
             err = 1; goto done;
         }}
         {_ensure_output(out, "nd", f"PyArray_DIMS(c_{xw})", f"PyArray_TYPE(c_{xw})")}
@@ -124,17 +229,26 @@ class ElmanRecurrence(BaseBLAS):
         {ctype}* states = ({ctype}*)PyArray_DATA({out});
         const {ctype}* prev = (const {ctype}*)PyArray_DATA(c_{h0});
         const npy_intp n = B * H;
-        int iH = (int)H, iB = (int)B;
-        {ctype} one = 1;
-        char opT = 'T', opN = 'N';
-        for (npy_intp t = 0; t < T; ++t) {{
-            {ctype}* s = states + t * n;
-            memcpy(s, xs + t * n, n * sizeof({ctype}));
-            if (n > 0)
-                {gemm}(&opT, &opN, &iH, &iB, &iH, &one, w, &iH, prev, &iH, &one, s, &iH);
-            for (npy_intp i = 0; i < n; ++i) s[i] = {tanh}(s[i]);
-            prev = s;
+        /* Whh^T once per call: the product reads it row by row (h_t = ... + h_{{t-1}} Whh^T) */
+        {ctype}* wt = ({ctype}*)malloc((H * H > 0 ? H * H : 1) * sizeof({ctype}));
+        if (!wt) {{ PyErr_NoMemory(); err = 1; goto done; }}
+        for (npy_intp i = 0; i < H; ++i)
+            for (npy_intp j = 0; j < H; ++j) wt[j * H + i] = w[i * H + j];
+        #pragma omp parallel num_threads(rnnperf_threads(B))
+        {{
+            npy_intp r0, r1;
+            rnnperf_my_rows(B, &r0, &r1);       /* these rows, through every step */
+            const npy_intp m = (r1 - r0) * H;
+            const {ctype}* p = prev + r0 * H;
+            for (npy_intp t = 0; t < T && m > 0; ++t) {{
+                {ctype}* s = states + t * n + r0 * H;
+                memcpy(s, xs + t * n + r0 * H, m * sizeof({ctype}));
+                rnnperf_gemm_rows<{ctype}>(r1 - r0, H, H, p, wt, s, 1);
+                for (npy_intp i = 0; i < m; ++i) s[i] = {tanh}(s[i]);
+                p = s;
+            }}
         }}
+        free(wt);
         }}
         }}
         done:
@@ -143,7 +257,7 @@ class ElmanRecurrence(BaseBLAS):
         }}
         """
 
-class ElmanRecurrenceGrad(BaseBLAS):
+class ElmanRecurrenceGrad(_RowParallelOp):
     """The backward loop: ``(states, Whh, g, last[, dstates]) -> (da, dh0)``.
 
     ``g[b]`` is the gradient of sequence b's final state ``states[last[b], b]``; ``dstates``
@@ -153,6 +267,7 @@ class ElmanRecurrenceGrad(BaseBLAS):
     __props__ = ("with_dstates",)
 
     def __init__(self, with_dstates: bool = False):
+        super().__init__()
         self.with_dstates = bool(with_dstates)
 
     def make_node(self, states, whh, g, last, dstates=None):
@@ -186,18 +301,14 @@ class ElmanRecurrenceGrad(BaseBLAS):
         outputs[0][0] = da.reshape(states.shape)
         outputs[1][0] = dh.reshape(g.shape)
 
-    def c_code_cache_version(self):
-        return (1, *blas_header_version())
-
     def c_code(self, node, name, inputs, outputs, sub):
         states, whh, g, last = inputs[:4]
         dstates = inputs[4] if self.with_dstates else None
         da_out, dh_out = outputs
-        gemm, _ = _GEMM[node.inputs[0].dtype]
         ctype = f"dtype_{da_out}"
         names = [n for n in (states, whh, g, last, dstates) if n is not None]
-        add_dstates = (f"const {ctype}* ds = (const {ctype}*)PyArray_DATA(c_{dstates}) + t * n;"
-                       f"for (npy_intp i = 0; i < n; ++i) dh[i] += ds[i];"
+        add_dstates = (f"const {ctype}* ds = (const {ctype}*)PyArray_DATA(c_{dstates}) "
+                       f"+ t * n + r0 * H; for (npy_intp i = 0; i < m; ++i) d[i] += ds[i];"
                        if dstates else "")
         check_dstates = (f"|| PyArray_SIZE(c_{dstates}) != T * n" if dstates else "")
         return f"""
@@ -226,20 +337,23 @@ class ElmanRecurrenceGrad(BaseBLAS):
         const npy_int64* lastp = (const npy_int64*)PyArray_DATA(c_{last});
         {ctype}* da = ({ctype}*)PyArray_DATA({da_out});
         {ctype}* dh = ({ctype}*)PyArray_DATA({dh_out});
-        int iH = (int)H, iB = (int)B;
-        {ctype} one = 1, zero = 0;
-        char opN = 'N';
         memset(dh, 0, n * sizeof({ctype}));
-        for (npy_intp t = T - 1; t >= 0; --t) {{
-            const {ctype}* h = hs + t * n;
-            {ctype}* dat = da + t * n;
-            for (npy_intp b = 0; b < B; ++b)
-                if (lastp[b] == t)
-                    for (npy_intp j = 0; j < H; ++j) dh[b * H + j] += gs[b * H + j];
-            {add_dstates}
-            for (npy_intp i = 0; i < n; ++i) dat[i] = dh[i] * (one - h[i] * h[i]);
-            if (n > 0)
-                {gemm}(&opN, &opN, &iH, &iB, &iH, &one, w, &iH, dat, &iH, &zero, dh, &iH);
+        #pragma omp parallel num_threads(rnnperf_threads(B))
+        {{
+            npy_intp r0, r1;
+            rnnperf_my_rows(B, &r0, &r1);       /* these rows, through every step */
+            const npy_intp m = (r1 - r0) * H;
+            {ctype}* d = dh + r0 * H;
+            for (npy_intp t = T - 1; t >= 0 && m > 0; --t) {{
+                const {ctype}* h = hs + t * n + r0 * H;
+                {ctype}* dat = da + t * n + r0 * H;
+                for (npy_intp b = r0; b < r1; ++b)
+                    if (lastp[b] == t)
+                        for (npy_intp j = 0; j < H; ++j) dh[b * H + j] += gs[b * H + j];
+                {add_dstates}
+                for (npy_intp i = 0; i < m; ++i) dat[i] = d[i] * (1 - h[i] * h[i]);
+                rnnperf_gemm_rows<{ctype}>(r1 - r0, H, H, dat, w, d, 0);
+            }}
         }}
         }}
         }}

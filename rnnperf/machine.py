@@ -192,6 +192,9 @@ def _blas_info(engine: str) -> str:
                 parts.append(f"{name} gcc__cxxflags={cxx}")
             if name == "pytensor":  # buffers kept between calls or not: a speed fact as well
                 parts.append(f"pytensor allow_gc={config.allow_gc}")
+        if engine == "pytensor-c":   # how the thread pools idle (engines.pytensor_engine)
+            parts += [f"{k}={os.environ.get(k, '(unset)')}"
+                      for k in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")]
     parts.append(f"numpy {_numpy_blas()}")
     return "; ".join(parts)
 

@@ -38,14 +38,17 @@ def compile_both(dtype, ndim, with_dstates):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("shape", [(7, 3, 5), (6, 1, 4), (6, 4)], ids=["batch", "one", "single"])
+# (5, 19, 40): register blocks of 8 rows and a vector panel, with rows and columns left over
+@pytest.mark.parametrize("shape", [(7, 3, 5), (6, 1, 4), (6, 4), (5, 19, 40)],
+                         ids=["batch", "one", "single", "blocks"])
 @pytest.mark.parametrize("with_dstates", [False, True])
 def test_c_kernels_match_their_numpy_perform(dtype, shape, with_dstates):
     c, py = compile_both(dtype, len(shape), with_dstates)
     rng = np.random.default_rng(len(shape) + with_dstates)
     n_hidden, batch = shape[-1], (shape[1] if len(shape) == 3 else 1)
     args = [rng.standard_normal(shape), rng.standard_normal(shape[1:]),
-            rng.standard_normal((n_hidden, n_hidden)) * 0.5, rng.standard_normal(shape[1:]),
+            rng.standard_normal((n_hidden, n_hidden)) * (0.9 / np.sqrt(n_hidden)),
+            rng.standard_normal(shape[1:]),
             rng.integers(0, shape[0], batch)]
     if with_dstates:
         args.append(rng.standard_normal(shape))
