@@ -241,10 +241,22 @@ def test_c_defaults_link_blas_and_vector_math_unless_the_profile_sets_them(monke
     c = pe.pytensor_flags(flags.load("engine=pytensor-c", use_env=False))
     assert c["blas__ldflags"] == "-lopenblas"
     assert c["gcc__cxxflags"] == "-D__FAST_MATH__"
+    assert c["allow_gc"] == "False"
     mine = pe.pytensor_flags(flags.load("engine=pytensor-c,gcc.cxxflags=-O2,blas.ldflags=-lblas",
                                         use_env=False))
     assert (mine["gcc__cxxflags"], mine["blas__ldflags"]) == ("-O2", "-lblas")
+    assert pe.pytensor_flags(flags.load("engine=pytensor-c,allow_gc=True",
+                                        use_env=False))["allow_gc"] == "True"
     jax = pe.pytensor_flags(flags.load("engine=pytensor-jax", use_env=False))
-    assert "gcc__cxxflags" not in jax and "blas__ldflags" not in jax
+    assert "gcc__cxxflags" not in jax and "blas__ldflags" not in jax and "allow_gc" not in jax
     monkeypatch.setattr(pe.platform, "machine", lambda: "aarch64")
     assert pe.vector_math_cxxflags() == ""
+
+
+def test_c_fused_lets_idle_threads_sleep_and_the_scan_formulations_do_not():
+    from rnnperf.engines import pytensor_engine as pe
+    fused = pe.c_thread_env(flags.load("engine=pytensor-c", use_env=False))
+    assert fused == {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+    for form in ("hoisted", "seed"):
+        assert pe.c_thread_env(flags.load(f"engine=pytensor-c,formulation={form}",
+                                          use_env=False)) == {}
