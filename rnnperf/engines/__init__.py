@@ -110,7 +110,8 @@ _PYTENSOR = ("pytensor",)
 register(EngineSpec("numpy", "numpy_engine", "NumpyEngine", ("numpy",), ("cpu",),
                     "hand-written forward + BPTT; the float64 oracle"))
 register(EngineSpec("pytensor-c", "pytensor_engine", "PyTensorEngine", _PYTENSOR, ("cpu",),
-                    "seed graph, pytensor.scan, C backend (mode=CVM)", family="theano"))
+                    "seed graph, C backend (mode=CVM); its loops as fused C kernels "
+                    "(formulation=fused), or pytensor.scan (seed, hoisted)", family="theano"))
 register(EngineSpec("pytensor-numba", "pytensor_engine", "PyTensorEngine",
                     _PYTENSOR + ("numba",), ("cpu",),
                     "seed graph, pytensor.scan, Numba backend (mode=NUMBA)", family="theano"))
