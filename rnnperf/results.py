@@ -34,7 +34,10 @@ A :class:`Measurement` (fields declared once, below) carries:
   the engine's own library and dtype, :mod:`rnnperf.machine`), ``peak_n``, ``peak_fraction``
   (gflops / peak_gflops), ``rss_mb`` (the worker's peak resident set);
 * outcome: ``status`` (``ok``, ``failed``, ``timeout``, ``unavailable``), ``error`` (one line or
-  null), ``wall_s`` (the worker's whole life), ``started``, ``blas``, ``versions`` (the engine's);
+  null), ``wall_s`` (the worker's whole life), ``started``, ``blas`` (what the products run on,
+  and for the C backends the build and thread facts that change speed: ``blas__ldflags``,
+  ``gcc__cxxflags``, ``allow_gc``, ``OMP_WAIT_POLICY``, ``OPENBLAS_THREAD_TIMEOUT``), ``versions``
+  (the engine's);
 * ``extra``: figures a command adds beyond the benchmark itself, keyed by that command
   (``rnnperf tune`` stores each point's parity outcome under ``extra["parity"]``); JSON only.
 
