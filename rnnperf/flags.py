@@ -181,14 +181,15 @@ class Config:
 
     def _resolve_formulation(self) -> None:
         """The engine's own default formulation; ``fused`` only where its kernels exist."""
+        from . import engines  # the registry (names only: no engine is imported)
         setting, engine = self.settings.get("formulation"), self.engine
         if setting is None:
             return
         if setting.source == "default":
             self.settings["formulation"] = Setting(default_formulation(engine),
                                                    f"default for engine={engine}")
-        elif setting.value == "fused" and engine not in FUSED_ENGINES and (
-                engine.startswith("pytensor") or engine == "theano"):
+        elif setting.value == "fused" and engine not in FUSED_ENGINES and \
+                engines.get(engine).has_formulations:
             raise ConfigError(f"{setting.source}: formulation=fused runs on "
                               f"{', '.join(FUSED_ENGINES)} only (its C kernels); "
                               f"engine={engine} builds seed or hoisted")

@@ -88,11 +88,12 @@ static void rnnperf_gemm_rows(npy_intp rows, npy_intp N, npy_intp K, const real*
             for (int r = 0; r < RNNPERF_RB; ++r)
                 for (int v = 0; v < RNNPERF_NV; ++v) {
                     if (accumulate) memcpy(&acc[r][v], C + (b + r) * N + n + v * VW, sizeof(vec));
-                    else acc[r][v] = vec{} ;
+                    else acc[r][v] = vec{};
                 }
             for (npy_intp k = 0; k < K; ++k) {
                 vec w[RNNPERF_NV];
-                for (int v = 0; v < RNNPERF_NV; ++v) memcpy(&w[v], WT + k * N + n + v * VW, sizeof(vec));
+                for (int v = 0; v < RNNPERF_NV; ++v)
+                    memcpy(&w[v], WT + k * N + n + v * VW, sizeof(vec));
                 for (int r = 0; r < RNNPERF_RB; ++r) {
                     const real a = A[(b + r) * K + k];
                     for (int v = 0; v < RNNPERF_NV; ++v) acc[r][v] += a * w[v];
@@ -144,7 +145,7 @@ class _RowParallelOp(OpenMPOp):
         return _SUPPORT
 
     def c_code_cache_version(self):
-        return (3,)
+        return (4,)
 
 
 def _steps(states_ndim: int, shape) -> tuple[int, int, int]:
