@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from rnnperf.harness import REFERENCE_SHAPE
+from rnnperf.bench.plan import REFERENCE_SHAPE
 
 SMALL_SHAPE = {"T": 100, "B": 1, "I": 16, "H": 32, "O": 10}
 SHAPES = {"small": SMALL_SHAPE, "reference": REFERENCE_SHAPE}
@@ -34,15 +34,15 @@ def build(name: str, shape: dict):
     from rnnperf import flags
     from rnnperf.engines import availability, load
     from rnnperf.errors import Unavailable
-    from rnnperf.model import init_params
+    from rnnperf.model.spec import init_params
     if name in IN_PROCESS_SKIP:
         pytest.skip(f"{name}: {IN_PROCESS_SKIP[name]}")
     ok, reason, _ = availability(name)
     if not ok:
         pytest.skip(f"{name}: {reason}")
     try:
-        cls = load(name)
         config = flags.load(flags=f"engine={name}")
+        cls = load(name, config)
         engine = cls(config, shape["I"], shape["H"], shape["O"],
                      init_params(shape["I"], shape["H"], shape["O"], dtype=config.floatX))
     except (ImportError, Unavailable) as exc:

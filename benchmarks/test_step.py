@@ -2,8 +2,8 @@
 
 pytest-benchmark times the engine's runner closure (one synchronised step, data placed once);
 ``benchmark.pedantic`` with warm-up rounds keeps compile and first-call cost out of the figures,
-and the iteration count is calibrated the way ``rnnperf bench`` does (:mod:`rnnperf.timing`).
-``extra_info`` carries the model FLOPs (:mod:`rnnperf.flops`) and the achieved GFLOP/s.
+and the iteration count is calibrated the way ``rnnperf bench`` does (:mod:`rnnperf.bench.timing`).
+``extra_info`` carries the model FLOPs (:mod:`rnnperf.bench.flops`) and the achieved GFLOP/s.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnperf.flops import step_flops
-from rnnperf.timing import calibrate
+from rnnperf.bench.flops import step_flops
+from rnnperf.bench.timing import calibrate
 
 
 def data(shape, dtype):

@@ -5,7 +5,7 @@ so an engine is imported only by :class:`RNN` (in-process API) or by a worker pr
 """
 
 from .errors import CheckFailed, ConfigError, RnnperfError, Unavailable
-from .model import PARAM_NAMES, init_params
+from .model.spec import PARAM_NAMES, init_params
 from .rnn import RNN
 
 __version__ = "0.1.0"

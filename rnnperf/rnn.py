@@ -11,7 +11,7 @@ import numpy as np
 
 from . import flags as flagslib
 from .errors import ConfigError
-from .model import init_params
+from .model.spec import init_params
 from .ui import progress_bar
 
 
@@ -29,7 +29,7 @@ class RNN:
         self.config = flagslib.load(flags=flags, rc=rc, use_env=use_env)
         self.n_in, self.n_hidden, self.n_out = n_in, n_hidden, n_out
         params = init_params(n_in, n_hidden, n_out, seed=seed, dtype=self.config.floatX)
-        self.engine = load(self.config.engine)(self.config, n_in, n_hidden, n_out, params)
+        self.engine = load(self.config.engine, self.config)(self.config, n_in, n_hidden, n_out, params)
 
     def __repr__(self):
         return (f"RNN({self.n_in}, {self.n_hidden}, {self.n_out}, "

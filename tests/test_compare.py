@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rnnperf import cli
-from rnnperf import compare as cmp
-from rnnperf import results as res
+from rnnperf.bench import compare as cmp
+from rnnperf.bench import results as res
 from rnnperf.errors import ConfigError
 
 BASE_TIMES = [0.0100, 0.0102, 0.0099, 0.0101, 0.0100, 0.0103, 0.0098]
@@ -22,7 +22,7 @@ def doc(scale=1.0, times=BASE_TIMES, status="ok", tasks=("forward", "train")) ->
                                 engine=engine, task=task, shape=shape, status=status,
                                 times_s=[t * scale for t in times] if status == "ok" else [],
                                 peak_gflops=10.0, compile_s=1.0)
-            out.put(m.finish())
+            out.put(m)
     return out
 
 
@@ -105,7 +105,7 @@ def test_bench_with_compare_gates_in_one_go(tmp_path, capsys):
         base = res.ResultsDoc()
         base.put(res.Measurement(key=res.make_key("engine=numpy", shape, "forward"),
                                  profile="engine=numpy", engine="numpy", task="forward",
-                                 shape=shape, times_s=[seconds] * 7).finish())
+                                 shape=shape, times_s=[seconds] * 7))
         base_path = write(tmp_path, f"{name}.json", base)
         new_path = tmp_path / f"new-{name}.json"
         code = cli.main([*args, "--out", str(new_path), "--compare", base_path])
@@ -125,13 +125,13 @@ def test_a_burst_of_load_on_most_rounds_is_not_a_regression():
 
 
 def test_table_ratio_is_relative_to_the_baseline_in_the_same_document():
-    from rnnperf.harness_cli import result_rows
-    from rnnperf.results import Measurement
+    from rnnperf.bench.table import result_rows
+    from rnnperf.bench.results import Measurement
 
     def m(engine, median):
         return Measurement(key=engine, profile=f"engine={engine}", engine=engine, task="train",
                            shape={"T": 1, "B": 1, "I": 1, "H": 1, "O": 2}, status="ok",
-                           median_s=median)
+                           times_s=[median] * 5)
     rows = result_rows([m("torch", 0.030), m("pytensor-jax", 0.020), m("numpy", 0.060)])
     ratio = {row[0]: row[10] for row in rows}
     assert ratio == {"engine=torch": "1.00", "engine=pytensor-jax": "1.50",

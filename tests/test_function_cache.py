@@ -2,7 +2,8 @@
 
 Every test gets an empty cache (``XDG_CACHE_HOME`` in its tmp dir). One helper runs the same
 trajectory (three SGD steps, a parity step, the parameters after it) on an engine; the cases
-compare those trajectories exactly (both sides run the same XLA program on the same inputs).
+compare those trajectories exactly (both sides run the same XLA program on the same inputs) with
+the oracle tests' :func:`oracle_helpers.assert_close` at ``rtol=0``.
 """
 
 import os
@@ -14,7 +15,9 @@ import pytest
 
 from rnnperf import flags
 from rnnperf.engines import availability, load
-from rnnperf.model import init_params
+from rnnperf.model.spec import init_params
+
+from oracle_helpers import assert_close
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Skipping Assert"),
               pytest.mark.filterwarnings("ignore:Explicitly requested dtype float64")]
@@ -27,7 +30,7 @@ def needs_the_cache(monkeypatch, tmp_path):
     ok, reason, _ = availability("pytensor-jax")
     if not ok:
         pytest.skip(reason)
-    from rnnperf.function_cache import unavailable_reason
+    from rnnperf.engines.function_cache import unavailable_reason
     if unavailable_reason():
         pytest.skip(f"the function cache needs it: {unavailable_reason()}")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -41,7 +44,7 @@ def entries(tmp_path):
 def make(profile="", dtype="float32"):
     config = flags.load(flags=f"engine=pytensor-jax,floatX={dtype},{profile}", use_env=False)
     params = {k: v * 30 for k, v in init_params(I_, H_, O_, seed=1, dtype=dtype).items()}
-    return load("pytensor-jax")(config, I_, H_, O_, params)
+    return load("pytensor-jax", config)(config, I_, H_, O_, params)
 
 
 def trajectory(engine):
@@ -57,31 +60,25 @@ def trajectory(engine):
     return out
 
 
-def assert_same(got, want):
-    assert got.keys() == want.keys()
-    for k in want:
-        assert np.array_equal(np.asarray(got[k]), np.asarray(want[k])), k
-
-
 @pytest.mark.parametrize("formulation", ["hoisted", "seed"])
 def test_miss_then_hit_runs_what_pytensor_runs(tmp_path, formulation):
     reference = make(f"formulation={formulation},function_cache=False")
     want = trajectory(reference)
     assert reference.function_cache == "off" and not entries(tmp_path)
     miss = make(f"formulation={formulation}")
-    assert_same(trajectory(miss), want)
+    assert_close(trajectory(miss), want, 0, "miss")
     assert miss.function_cache == "miss" and len(entries(tmp_path)) == 2   # train, parity
     hit = make(f"formulation={formulation}")
-    assert_same(trajectory(hit), want)
-    assert hit.function_cache == "hit" and hit.lib is None      # PyTensor's side never built
+    assert_close(trajectory(hit), want, 0, "hit")
+    assert hit.function_cache == "hit" and hit._compiler is None  # PyTensor never compiled
     assert hit.device_actual() == "cpu"
 
 
 def test_key_changes_with_shape_floatx_formulation_and_function():
     import jax
 
-    from rnnperf import function_cache as fc
-    from rnnperf.model import param_shapes
+    from rnnperf.engines import function_cache as fc
+    from rnnperf.model.spec import param_shapes
 
     def path(profile="", function="train", shape=(T_, B_, I_), dtype="float32"):
         config = flags.load(flags=f"engine=pytensor-jax,floatX={dtype},{profile}",
@@ -109,11 +106,11 @@ def test_a_corrupt_entry_is_compiled_again_and_replaced(tmp_path, capfd, damage)
         entry.write_bytes({"garbage": b"not an entry" * 10, "truncated": data[:len(data) // 2],
                            "empty": b""}[damage])
     again = make()
-    assert_same(trajectory(again), want)
+    assert_close(trajectory(again), want, 0, "again")
     assert again.function_cache == "miss"
     assert "is unusable" in capfd.readouterr().err
     repaired = make()
-    assert_same(trajectory(repaired), want)
+    assert_close(trajectory(repaired), want, 0, "repaired")
     assert repaired.function_cache == "hit"
 
 
@@ -130,7 +127,7 @@ def test_the_off_switch_compiles_with_pytensor_and_stores_nothing(tmp_path):
 
 HIT_PROBE = """
 import sys
-from rnnperf.harness import build_runner
+from rnnperf.bench.step_job import build_runner
 from rnnperf import flags
 built = build_runner(flags.load(flags="engine=pytensor-jax", use_env=False),
                      {"shape": {"T": 5, "B": 3, "I": 4, "H": 6, "O": 3}, "task": "train"})

@@ -17,7 +17,7 @@ def compile_both(dtype, ndim, with_dstates):
     import pytensor.tensor as pt
     from pytensor.compile.mode import Mode
 
-    from rnnperf.fused_recurrence import ElmanRecurrence, ElmanRecurrenceGrad
+    from rnnperf.model.fused import ElmanRecurrence, ElmanRecurrenceGrad
     xw = pt.tensor("xw", dtype=dtype, shape=(None,) * ndim)
     h0 = pt.tensor("h0", dtype=dtype, shape=(None,) * (ndim - 1))
     g = pt.tensor("g", dtype=dtype, shape=(None,) * (ndim - 1))
@@ -62,7 +62,7 @@ def test_perform_is_the_recurrence_and_its_gradient():
     import pytensor.tensor as pt
     from pytensor.compile.mode import Mode
 
-    from rnnperf.fused_recurrence import ElmanRecurrence, ElmanRecurrenceGrad
+    from rnnperf.model.fused import ElmanRecurrence, ElmanRecurrenceGrad
     rng = np.random.default_rng(3)
     T, B, H = 4, 2, 3
     xw, w, g = rng.standard_normal((T, B, H)), rng.standard_normal((H, H)) * 0.5, \

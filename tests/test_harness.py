@@ -18,8 +18,10 @@ import numpy as np
 import psutil
 import pytest
 
-from rnnperf import cli, harness
-from rnnperf import results as res
+from rnnperf import cli
+from rnnperf.bench import plan
+from rnnperf.bench.faults import FAULT_VAR
+from rnnperf.bench import results as res
 from rnnperf.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,20 +70,20 @@ def hung_worker(proc, limit=60.0):
 # --- planning ------------------------------------------------------------------------------------
 
 def test_parse_shape():
-    assert harness.parse_shape("T=100,B=32,I=128,H=256") == \
+    assert plan.parse_shape("T=100,B=32,I=128,H=256") == \
         {"T": 100, "B": 32, "I": 128, "H": 256, "O": 10}
-    assert harness.parse_shape("t=1, b=2, i=3, h=4, o=5")["O"] == 5
+    assert plan.parse_shape("t=1, b=2, i=3, h=4, o=5")["O"] == 5
 
 
 @pytest.mark.parametrize("text, bad", [("T=1,B=2,I=3", "missing H"), ("T=1,B=2,I=3,H=x", "H="),
                                        ("T=1,B=2,I=3,H=4,Q=1", "'Q=1'"), ("T=0,B=1,I=1,H=1", "T=")])
 def test_bad_shape_is_one_line(text, bad):
     with pytest.raises(ConfigError, match=bad):
-        harness.parse_shape(text)
+        plan.parse_shape(text)
 
 
 def test_profiles_expand_engines_and_flags():
-    configs = harness.profiles(["engine=numpy,floatX=float64"], "numpy,pytensor-c",
+    configs = plan.profiles(["engine=numpy,floatX=float64"], "numpy,pytensor-c",
                                ["floatX=float64"], None, 1)
     assert [c.profile() for c in configs] == [
         "engine=numpy,floatX=float64,threads=1", "engine=pytensor-c,floatX=float64,threads=1"]
@@ -134,7 +136,7 @@ def test_existing_out_is_refused_without_resume_or_force(tmp_path, capsys):
 ])
 def test_faulty_worker_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch, fault, status,
                                                          error):
-    monkeypatch.setenv(harness.FAULT_VAR, f"{fault}@T=5,")
+    monkeypatch.setenv(FAULT_VAR, f"{fault}@T=5,")
     code, doc = bench(tmp_path, "--engines", "numpy", "--task", "forward", *TINY,
                       "--shape", "T=6,B=2,I=3,H=4",
                       # long enough for a healthy worker on a busy 2-core box, short for a hang
@@ -161,14 +163,14 @@ def test_unavailable_engine_exits_3(tmp_path, monkeypatch):
 # --- several workers per measurement (--processes) -----------------------------------------------
 
 def test_processes_pool_interleaved_workers_and_resume_tops_up(tmp_path, monkeypatch):
-    from rnnperf import worker
+    from rnnperf.bench import process
     order = []
-    real = worker.run_worker
+    real = process.run_worker
 
     def spy(job, config, payload, **kwargs):
-        order.append(payload["shape"]["T"])
+        order.append(payload["measurement"]["shape"]["T"])
         return real(job, config, payload, **kwargs)
-    monkeypatch.setattr(worker, "run_worker", spy)
+    monkeypatch.setattr(process, "run_worker", spy)
     args = ["--engines", "numpy", "--task", "forward", *TINY, "--shape", "T=6,B=2,I=3,H=4",
             "--rounds", "5"]
     code, doc = bench(tmp_path, *args, "--processes", "2")
@@ -190,7 +192,7 @@ def test_processes_pool_interleaved_workers_and_resume_tops_up(tmp_path, monkeyp
 def test_a_failing_later_worker_fails_the_measurement(tmp_path, monkeypatch):
     code, doc = bench(tmp_path, "--engines", "numpy", "--task", "forward", *TINY, "--rounds", "5")
     assert code == 0 and doc.results[0].processes == 1
-    monkeypatch.setenv(harness.FAULT_VAR, "crash")
+    monkeypatch.setenv(FAULT_VAR, "crash")
     code, doc = bench(tmp_path, "--engines", "numpy", "--task", "forward", *TINY, "--rounds", "5",
                       "--processes", "2", "--resume")
     assert code == 1
@@ -209,14 +211,14 @@ def test_processes_must_be_positive(tmp_path, capsys):
 def test_resume_keeps_ok_and_failed_and_reruns_timeout(tmp_path, monkeypatch):
     args = ["--engines", "numpy", "--task", "forward", *TINY, "--shape", "T=6,B=2,I=3,H=4",
             "--shape", "T=7,B=2,I=3,H=4"]
-    monkeypatch.setenv(harness.FAULT_VAR, "nan@T=6,")
+    monkeypatch.setenv(FAULT_VAR, "nan@T=6,")
     code, doc = bench(tmp_path, *args)
     assert code == 1
     # pretend the T=7 one timed out
     doc.results[2].status, doc.results[2].error = "timeout", "worker passed the 1 s timeout"
     res.save(doc, tmp_path / "r.json")
     before = {m.key: m.to_json() for m in doc.results}
-    monkeypatch.delenv(harness.FAULT_VAR)
+    monkeypatch.delenv(FAULT_VAR)
     code, after = bench(tmp_path, "--resume", *args)
     assert code == 1                                   # the kept NaN still fails the sweep
     now = {m.key: m.to_json() for m in after.results}
@@ -230,7 +232,7 @@ def test_parent_killed_mid_sweep_then_resume_runs_only_the_rest(tmp_path):
     path = tmp_path / "r.json"
     args = ["--engines", "numpy", "--task", "forward", *TINY, "--shape", "T=6,B=2,I=3,H=4",
             "--shape", "T=7,B=2,I=3,H=4"]
-    proc = bench_process(tmp_path, *args, env={harness.FAULT_VAR: "hang@T=6,"})
+    proc = bench_process(tmp_path, *args, env={FAULT_VAR: "hang@T=6,"})
     wait_for_results(path, 1, proc)                    # T=5 done, T=6 hangs
     hung = hung_worker(proc)
     try:
@@ -259,7 +261,7 @@ def test_sigterm_stops_the_worker_and_keeps_what_finished(tmp_path):
     path = tmp_path / "r.json"
     proc = bench_process(tmp_path, "--engines", "numpy", "--task", "forward", *TINY,
                          "--shape", "T=6,B=2,I=3,H=4",
-                         env={harness.FAULT_VAR: "hang@T=6,"})
+                         env={FAULT_VAR: "hang@T=6,"})
     wait_for_results(path, 1, proc)
     children = hung_worker(proc)
     proc.send_signal(signal.SIGTERM)

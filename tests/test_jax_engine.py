@@ -1,8 +1,8 @@
 """The hand-written ``jax`` peer against the float64 NumPy oracle.
 
-The parity helper is the one of :mod:`test_pytensor_backends` (imported, so both engines are held
-to the same comparison); JAX compiles each small function in about a second, so every case is in
-the core suite.
+The parity helper and the case are :mod:`oracle_helpers`' (those of :mod:`test_pytensor_backends`,
+so both engines are held to the same comparison); JAX compiles each small function in about a
+second, so every case is in the core suite.
 """
 
 import numpy as np
@@ -10,16 +10,17 @@ import pytest
 
 pytest.importorskip("jax")
 
-from test_pytensor_backends import (  # noqa: E402
-    CHECKS, RTOL, compare_with_oracle, data, make, params, run_cuda_probe,
-    shared_compile_caches)  # noqa: F401  (autouse fixture: share JAX's persistent cache)
+from oracle_helpers import (  # noqa: E402
+    CHECKS, RTOL, compare_with_oracle, data, make, params, run_cuda_probe)
+
+pytestmark = pytest.mark.usefixtures("shared_compile_caches")  # JAX's persistent cache
 
 _ENGINES: dict = {}
 
 
 def jax_engine(dtype):
     """One engine per floatX, its x64 setting re-asserted (process-wide in JAX)."""
-    from rnnperf.engines.pytensor_engine import configure_jax
+    from rnnperf.engines.jax_runtime import configure_jax
     if dtype not in _ENGINES:
         _ENGINES[dtype] = make("jax", dtype)
     engine = _ENGINES[dtype]
@@ -32,7 +33,8 @@ def jax_engine(dtype):
 @pytest.mark.parametrize("batched", [True, False], ids=["batched", "single"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_matches_oracle(dtype, batched, check):
-    compare_with_oracle(jax_engine(dtype), check, batched, RTOL[dtype])
+    compare_with_oracle(jax_engine(dtype), check, batched, RTOL[dtype], params=params(),
+                        data=data())
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

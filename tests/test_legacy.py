@@ -12,19 +12,18 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from rnnperf import flags, legacy
-from rnnperf.engines import load
-from rnnperf.model import PARAM_NAMES, init_params
+from rnnperf import flags, host
+from rnnperf.engines import legacy_venv as legacy
+
+from oracle_helpers import CHECKS, RTOL, compare_with_oracle, data, params
 
 # read at collection, before conftest gives each test a private HOME
-LEGACY_DIR = str(legacy.legacy_dir())
-LEGACY_PY = legacy.legacy_python()
+LEGACY_DIR = str(host.legacy_dir())
+LEGACY_PY = host.legacy_python()
 needs_venv = pytest.mark.skipif(LEGACY_PY is None, reason="legacy Theano venv not built "
                                 "(run: rnnperf legacy setup)")
-RTOL = {"float64": 1e-9, "float32": 1e-4}
 
 
 # --- choosing the interpreter (no venv needed) ----------------------------------------------
@@ -119,43 +118,53 @@ def run_in_venv(script, stdin="", timeout=900):
 
 
 def oracle_case(dtype):
-    p = {k: v * 30 for k, v in init_params(4, 6, 3, seed=1, dtype="float64").items()}
-    rng = np.random.default_rng(0)
-    x, y, lengths = rng.standard_normal((5, 3, 4)), np.array([0, 2, 1]), np.array([5, 2, 3])
-    spec = {"dtype": dtype, "params": {k: v.tolist() for k, v in p.items()}, "x": x.tolist(),
-            "y": y.tolist(), "lengths": lengths.tolist()}
-    return spec, p, x, y, lengths
+    """The shared case of the engine tests (:mod:`oracle_helpers`), as JSON for the venv."""
+    x, y, lengths = data()
+    return {"dtype": dtype, "params": {k: v.tolist() for k, v in params().items()},
+            "x": x.tolist(), "y": y.tolist(), "lengths": lengths.tolist()}
 
 
-def close(got, want, rtol, what):
-    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
-    err = float(np.abs(got - want).max()) / max(float(np.abs(want).max()), 1e-30)
-    assert err <= rtol, f"{what}: relative error {err:.3g} > {rtol:g}"
+class Replay:
+    """What the engine in the venv returned, played back through the engine interface, so that
+    :func:`oracle_helpers.compare_with_oracle` holds it to the checks every engine meets. The venv
+    ran from the same parameters and data, three SGD steps at lr=0.5 (the helper's defaults)."""
+
+    def __init__(self, recorded):
+        self.recorded = recorded
+        self.set_params(None)
+
+    def set_params(self, params):
+        self.steps = iter(self.recorded["train"])        # the venv's engine started from params
+
+    def forward(self, x, lengths):
+        return self.recorded["probs"]
+
+    def loss(self, x, y, lengths):
+        return self.recorded["loss"]
+
+    def gradients(self, x, y, lengths):
+        return self.recorded["grads"]
+
+    def train_step(self, x, y, lr, lengths):
+        assert lr == 0.5, lr
+        return next(self.steps)                           # a fourth step fails: none recorded
+
+    def get_params(self):
+        return self.recorded["params"]
 
 
 @needs_venv
 @pytest.mark.parametrize("dtype", ["float64", pytest.param("float32", marks=pytest.mark.slow)])
 def test_theano_matches_oracle(dtype):
-    spec, p, x, y, lengths = oracle_case(dtype)
-    proc = run_in_venv(PARITY_SCRIPT, json.dumps(spec))
+    proc = run_in_venv(PARITY_SCRIPT, json.dumps(oracle_case(dtype)))
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("PARITY ")]
     assert lines, proc.stderr[-3000:]
     got = json.loads(lines[-1][len("PARITY "):])
     assert got["device"] == "cpu"
-    rtol = RTOL[dtype]
-    config = flags.load(flags="engine=numpy,floatX=float64", use_env=False)
-    for name, (xs, ys, ls) in {"batched": (x, y, lengths), "single": (x[:, 0], y[0], None)}.items():
-        oracle = load("numpy")(config, 4, 6, 3, p)
-        r = got[name]
-        close(r["probs"], oracle.forward(xs, ls), rtol, f"{name} probs")
-        close(r["loss"], oracle.loss(xs, ys, ls), rtol, f"{name} loss")
-        want = oracle.gradients(xs, ys, ls)
-        for k in PARAM_NAMES:
-            close(r["grads"][k], want[k], rtol, f"{name} d{k}")
-        close(r["train"], [oracle.train_step(xs, ys, 0.5, ls) for _ in range(3)], rtol,
-              f"{name} train losses")
-        for k, v in oracle.get_params().items():
-            close(r["params"][k], v, rtol, f"{name} {k} after 3 steps")
+    for variant, batched in (("batched", True), ("single", False)):
+        for check in CHECKS:
+            compare_with_oracle(Replay(got[variant]), check, batched, RTOL[dtype],
+                                params=params(), data=data())
 
 
 CUDA_SCRIPT = r"""
@@ -181,7 +190,7 @@ def test_theano_cuda_is_unavailable_before_import():
 
 @needs_venv
 def test_worker_runs_in_the_venv(monkeypatch):
-    from rnnperf.worker import run_worker
+    from rnnperf.bench.process import run_worker
     monkeypatch.setenv("RNNPERF_LEGACY_VENV", LEGACY_DIR)
     config = flags.load(flags="engine=theano", use_env=False)
     result = run_worker("info", config, {}, timeout=120)

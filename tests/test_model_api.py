@@ -121,7 +121,7 @@ def test_digits_default_recipe_trains_every_float32_engine_alike():
     """The README's main job: the default recipe must converge, and not by luck of rounding
     (at lr=0.5 one float32 engine's loss exploded while others converged)."""
     from rnnperf import data
-    from rnnperf.commands import TRAIN_DEFAULTS
+    from rnnperf.cli.train import TRAIN_DEFAULTS
     from rnnperf.engines import availability
     d = data.load("digits", "float32")
     r = TRAIN_DEFAULTS["digits"]

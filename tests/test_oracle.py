@@ -5,8 +5,8 @@ import pytest
 
 from rnnperf import flags
 from rnnperf.engines.numpy_engine import NumpyEngine
-from rnnperf.parity import parity_data, parity_params
-from rnnperf.model import PARAM_NAMES
+from rnnperf.bench.parity import parity_data, parity_params
+from rnnperf.model.spec import PARAM_NAMES
 
 
 def oracle(params):

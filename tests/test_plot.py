@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rnnperf import cli
-from rnnperf import results as res
+from rnnperf.bench import results as res
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -20,7 +20,7 @@ def sample_doc() -> res.ResultsDoc:
                                     engine=engine, task=task, shape=shape, peak_gflops=50.0,
                                     compile_s=5 * scale, times_s=[base * f for f in
                                                                   (1, 1.02, 0.99, 1.01, 1.0)])
-                doc.put(m.finish())
+                doc.put(m)
     doc.put(res.Measurement(key="engine=torch|x|train", profile="engine=torch", engine="torch",
                             task="train", shape={"T": 1, "B": 1, "I": 1, "H": 1, "O": 1},
                             status="unavailable", error="torch is not installed"))

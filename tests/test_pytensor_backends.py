@@ -1,54 +1,24 @@
 """``pytensor-jax``, ``pytensor-numba`` and ``pytensor-c`` (fused) against the float64 NumPy oracle.
 
 One helper, many small cases (PyTensor's own ``compare_jax_and_py`` style): each case builds or
-reuses one engine per (engine, floatX, formulation), resets its parameters, runs one check on
-one variant and compares it with the oracle. Numba's cold compile costs 20-40 s per function on
+reuses one engine per (engine, floatX, formulation) and hands it to
+:func:`oracle_helpers.compare_with_oracle`, which resets its parameters, runs one check on one
+variant and compares it with a fresh oracle. Numba's cold compile costs 20-40 s per function on
 a small box, so the core suite compiles only the batched gradient and train functions in float64;
 every other Numba case is ``slow``.
 """
 
-import os
-import subprocess
-import sys
-
-import numpy as np
 import pytest
 
 from rnnperf import flags
-from rnnperf.engines import availability, load
-from rnnperf.model import init_params
+from rnnperf.engines import availability
+
+from oracle_helpers import CHECKS, RTOL, compare_with_oracle, data, make, params, run_cuda_probe
 
 # PyTensor's JAX conversion warnings, silenced in workers by quiet_jax_conversion_warnings()
 pytestmark = [pytest.mark.filterwarnings("ignore:Skipping Assert"),
-              pytest.mark.filterwarnings("ignore:Explicitly requested dtype float64")]
-REAL_HOME = os.path.expanduser("~")  # read at collection, before conftest's private HOME
-T_, B_, I_, H_, O_ = 5, 3, 4, 6, 3
-RTOL = {"float64": 1e-9, "float32": 1e-4}
-CHECKS = ("forward", "loss", "gradients", "train_step")
-
-
-@pytest.fixture(autouse=True)
-def shared_compile_caches(monkeypatch):
-    """JAX's persistent cache and PyTensor's compiledir live under HOME: share them across runs."""
-    monkeypatch.setenv("HOME", REAL_HOME)
-
-
-def params():
-    p = init_params(I_, H_, O_, seed=1, dtype="float64")
-    # x30: weights of ~0.3 put tanh in its non-linear range, so gradients are not all ~1e-6
-    return {k: v * 30 for k, v in p.items()}
-
-
-def data():
-    rng = np.random.default_rng(0)
-    return (rng.standard_normal((T_, B_, I_)), np.array([0, 2, 1]), np.array([5, 2, 3]))
-
-
-def make(engine, dtype="float64", formulation="seed", device="cpu", more=""):
-    config = flags.load(flags=f"engine={engine},floatX={dtype},formulation={formulation},"
-                              f"device={device},{more}", use_env=False)
-    return load(engine)(config, I_, H_, O_, params())
-
+              pytest.mark.filterwarnings("ignore:Explicitly requested dtype float64"),
+              pytest.mark.usefixtures("shared_compile_caches")]
 
 _ENGINES: dict = {}
 
@@ -64,43 +34,10 @@ def engine_for(name, dtype, formulation="seed", more=""):
     engine = _ENGINES[key]
     if name == "pytensor-jax":
         # jax_enable_x64 is process-wide (workers run one profile each); re-assert this one's
-        from rnnperf.engines.pytensor_engine import configure_jax
+        from rnnperf.engines.jax_runtime import configure_jax
         configure_jax(engine.config)
     engine.set_params(params())
     return engine
-
-
-def assert_close(got, want, rtol, what):
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-    scale = max(float(np.abs(want).max()), 1e-30)
-    err = float(np.abs(got - want).max()) / scale
-    assert err <= rtol, f"{what}: relative error {err:.3g} > {rtol:g}"
-
-
-def compare_with_oracle(engine, check, batched, rtol):
-    """Run ``check`` on ``engine`` and on a fresh float64 oracle with the same parameters."""
-    oracle = make("numpy", "float64")
-    x, y, lengths = data()
-    if not batched:
-        x, y, lengths = x[:, 0], y[0], None
-    if check == "forward":
-        assert_close(engine.forward(x, lengths), oracle.forward(x, lengths), rtol, "probs")
-    elif check == "loss":
-        assert_close(engine.loss(x, y, lengths), oracle.loss(x, y, lengths), rtol, "loss")
-    elif check == "gradients":
-        got, want = engine.gradients(x, y, lengths), oracle.gradients(x, y, lengths)
-        for k in want:
-            assert_close(got[k], want[k], rtol, f"d{k}")
-    elif check == "train_step":
-        # three steps: the shared parameters must carry each update into the next call
-        for step in range(3):
-            assert_close(engine.train_step(x, y, 0.5, lengths),
-                         oracle.train_step(x, y, 0.5, lengths), rtol, f"loss at step {step}")
-        got, want = engine.get_params(), oracle.get_params()
-        assert not np.allclose(want["Whh"], params()["Whh"])
-        for k in want:
-            assert_close(got[k], want[k], rtol, f"{k} after 3 steps")
 
 
 def _cases():
@@ -129,21 +66,18 @@ def _cases():
 @pytest.mark.parametrize("name,dtype,formulation,batched,check", list(_cases()))
 def test_matches_oracle(name, dtype, formulation, batched, check):
     engine = engine_for(name, dtype, formulation)
-    compare_with_oracle(engine, check, batched, RTOL[dtype])
+    compare_with_oracle(engine, check, batched, RTOL[dtype], params=params(), data=data())
 
 
 def test_jax_hoisted_batch_of_one():
     """JAX compiles static shapes: a batch of one is broadcastable, and the hoisted pullback's
     loop states must keep that type (the Small benchmark shape, B=1, once failed here)."""
     engine = engine_for("pytensor-jax", "float64", "hoisted")
-    oracle = make("numpy", "float64")
     x, y, lengths = data()
-    x, y, lengths = x[:, 1:2], y[1:2], lengths[1:2]
-    got, want = engine.gradients(x, y, lengths), oracle.gradients(x, y, lengths)
-    for k in want:
-        assert_close(got[k], want[k], RTOL["float64"], f"d{k}")
-    assert_close(engine.train_step(x, y, 0.5, lengths), oracle.train_step(x, y, 0.5, lengths),
-                 RTOL["float64"], "loss")
+    one = (x[:, 1:2], y[1:2], lengths[1:2])
+    for check in ("gradients", "train_step"):
+        compare_with_oracle(engine, check, True, RTOL["float64"], params=params(), data=one,
+                            steps=1)
 
 
 # --- JAX specifics: updates persist on the device, reads are real, sync blocks ---------------
@@ -152,7 +86,7 @@ def test_jax_hoisted_batch_of_one():
 def device_params(engine) -> dict:
     """The parameters' device arrays: the engine's own with the function cache (exported
     functions), PyTensor's shared variables' storage without it."""
-    if engine.cached:
+    if engine.function_cache in ("hit", "miss"):
         return dict(engine._params)
     return {k: v.get_value(borrow=True) for k, v in engine._shared.items()}
 
@@ -182,39 +116,6 @@ def test_jax_runner_blocks_until_ready(cache):
     assert all(v.is_ready() for v in device_params(engine).values())
 
 
-CUDA_PROBE = """
-import sys
-from rnnperf import flags
-from rnnperf.engines import load
-from rnnperf.errors import Unavailable
-import jax
-try:
-    jax.devices("gpu"); print("HAS_GPU"); sys.exit(0)
-except RuntimeError:
-    pass
-config = flags.load(flags="engine={engine},device=cuda", use_env=False)
-try:
-    load("{engine}")(config, 4, 6, 3, __import__("rnnperf").init_params(4, 6, 3))
-except Unavailable as exc:
-    print("UNAVAILABLE", exc)
-else:
-    print("RAN")
-"""
-
-
-def run_cuda_probe(engine: str) -> str:
-    """In a fresh process: JAX's platform is fixed at its first use, so never in this one."""
-    env = dict(os.environ)
-    env.pop("JAX_PLATFORMS", None)
-    proc = subprocess.run([sys.executable, "-c", CUDA_PROBE.replace("{engine}", engine)],
-                          capture_output=True, text=True, env=env, timeout=300)
-    out = proc.stdout.strip().splitlines()
-    assert out, proc.stderr[-2000:]
-    if out[-1] == "HAS_GPU":
-        pytest.skip("JAX sees a GPU here")
-    return out[-1]
-
-
 def test_jax_cuda_without_gpu_is_unavailable():
     if not availability("pytensor-jax")[0]:
         pytest.skip("jax not installed")
@@ -234,8 +135,8 @@ def test_numba_refuses_cuda():
 
 
 def test_c_defaults_link_blas_and_vector_math_unless_the_profile_sets_them(monkeypatch):
-    from rnnperf.engines import pytensor_engine as pe
-    monkeypatch.setattr(pe, "detect_blas_ldflags", lambda: "-lopenblas")
+    from rnnperf.engines import pytensor_runtime as pe
+    monkeypatch.setattr(pe, "openblas_ldflags", lambda: "-lopenblas")
     monkeypatch.setattr(pe.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(pe.platform, "libc_ver", lambda: ("glibc", "2.36"))
     c = pe.pytensor_flags(flags.load("engine=pytensor-c", use_env=False))
@@ -254,7 +155,7 @@ def test_c_defaults_link_blas_and_vector_math_unless_the_profile_sets_them(monke
 
 
 def test_c_fused_lets_idle_threads_sleep_and_the_scan_formulations_do_not():
-    from rnnperf.engines import pytensor_engine as pe
+    from rnnperf.engines import pytensor_runtime as pe
     fused = pe.c_thread_env(flags.load("engine=pytensor-c", use_env=False))
     assert fused == {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
     for form in ("hoisted", "seed"):

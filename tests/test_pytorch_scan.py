@@ -1,4 +1,5 @@
-"""rnnperf's Scan conversion for PyTensor's PyTorch backend (``mode="PYTORCH"``).
+"""rnnperf's conversions for PyTensor's PyTorch backend (``mode="PYTORCH"``), from
+:mod:`rnnperf.model.pytorch_dispatch`: Scan, negative-step Subtensor/IncSubtensor, and EQ.
 
 Each case compiles one graph twice, PyTorch and a reference, and compares, the way PyTensor's
 ``compare_pytorch_and_py`` does. The reference is ``FAST_RUN`` (the C VM), not ``FAST_COMPILE``:
@@ -18,11 +19,12 @@ pytensor = pytest.importorskip("pytensor", reason="needs PyTensor")
 
 import pytensor.tensor as pt  # noqa: E402
 
-import rnnperf.pytorch_scan  # noqa: E402,F401  (registers the conversion)
+import rnnperf.model.pytorch_dispatch  # noqa: E402,F401  (registers the conversions)
 from rnnperf import flags  # noqa: E402
-from rnnperf.engines.numpy_engine import NumpyEngine  # noqa: E402
 from rnnperf.engines.pytensor_engine import PyTensorEngine, array_device  # noqa: E402
-from rnnperf.model import PARAM_NAMES, init_params  # noqa: E402
+from rnnperf.model.spec import init_params  # noqa: E402
+
+from oracle_helpers import CHECKS, compare_with_oracle  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -148,41 +150,30 @@ def test_elementwise_equality():
 # --- the seed model through PyTensorEngine, against the float64 NumPy oracle ---------------------
 
 I, H, O, T, B = 3, 4, 3, 5, 3
-TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-6)}
+RTOL = {"float64": 1e-10, "float32": 1e-4}
 
 
-def seed_engines(floatX):
+def seed_params():
     rng = np.random.default_rng(5)
-    p = {k: v + 0.3 * rng.standard_normal(v.shape)
-         for k, v in init_params(I, H, O, seed=2, dtype="float64").items()}
-    eng = PyTensorEngine(flags.load(flags=f"engine=pytensor-pytorch,floatX={floatX}",
-                                    use_env=False), I, H, O, p)
-    oracle = NumpyEngine(flags.load(flags="engine=numpy,floatX=float64", use_env=False),
-                         I, H, O, p)
-    return eng, oracle
+    return {k: v + 0.3 * rng.standard_normal(v.shape)
+            for k, v in init_params(I, H, O, seed=2, dtype="float64").items()}
 
 
+def seed_data():
+    """A padded batch; its first sequence, whole, is the single-sequence variant."""
+    rng = np.random.default_rng(9)
+    return rng.standard_normal((T, B, I)), np.array([2, 0, 1]), np.array([T, 2, 4])
+
+
+@pytest.mark.slow  # compiles the seed graph's four functions through PyTorch: > 3 s
 @pytest.mark.parametrize("floatX,batched", [("float64", False), ("float64", True),
                                             ("float32", True)])
 def test_seed_graph_matches_oracle(floatX, batched):
-    eng, oracle = seed_engines(floatX)
-    rng = np.random.default_rng(9)
-    if batched:
-        x, y, lengths = rng.standard_normal((T, B, I)), np.array([2, 0, 1]), np.array([T, 2, 4])
-    else:
-        x, y, lengths = rng.standard_normal((T, I)), 1, None
-    tol = TOL[floatX]
-    np.testing.assert_allclose(eng.forward(x, lengths), oracle.forward(x, lengths), **tol)
-    np.testing.assert_allclose(eng.loss(x, y, lengths), oracle.loss(x, y, lengths), **tol)
-    got, want = eng.gradients(x, y, lengths), oracle.gradients(x, y, lengths)
-    for k in PARAM_NAMES:
-        np.testing.assert_allclose(got[k], want[k], err_msg=k, **tol)
-    for _ in range(2):
-        np.testing.assert_allclose(eng.train_step(x, y, 0.5, lengths),
-                                   oracle.train_step(x, y, 0.5, lengths), **tol)
-    got, want = eng.get_params(), oracle.get_params()
-    for k in PARAM_NAMES:
-        np.testing.assert_allclose(got[k], want[k], err_msg=f"{k} after SGD", **tol)
+    eng = PyTensorEngine(flags.load(flags=f"engine=pytensor-pytorch,floatX={floatX}",
+                                    use_env=False), I, H, O, seed_params())
+    for check in CHECKS:
+        compare_with_oracle(eng, check, batched, RTOL[floatX], params=seed_params(),
+                            data=seed_data(), steps=2)
     assert eng.device_actual() == "cpu"
 
 

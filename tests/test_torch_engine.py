@@ -9,13 +9,14 @@ torch = pytest.importorskip("torch", reason="the torch engine needs PyTorch (pip
                                              "'rnnperf[torch]')")
 
 from rnnperf import flags  # noqa: E402
-from rnnperf.engines.numpy_engine import NumpyEngine  # noqa: E402
 from rnnperf.engines.torch_engine import TorchEngine  # noqa: E402
 from rnnperf.errors import Unavailable  # noqa: E402
-from rnnperf.model import PARAM_NAMES, init_params  # noqa: E402
+from rnnperf.model.spec import PARAM_NAMES, init_params  # noqa: E402
+
+from oracle_helpers import CHECKS, assert_close, compare_with_oracle, oracle  # noqa: E402
 
 I, H, O, T, B = 3, 5, 4, 6, 3
-TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-6)}
+RTOL = {"float64": 1e-10, "float32": 1e-4}
 
 
 def params():
@@ -29,45 +30,29 @@ def engines(floatX):
     p = params()
     eng = TorchEngine(flags.load(flags=f"engine=torch,floatX={floatX}", use_env=False),
                       I, H, O, p)
-    oracle = NumpyEngine(flags.load(flags="engine=numpy,floatX=float64", use_env=False),
-                         I, H, O, p)
-    return eng, oracle
+    return eng, oracle(p)
 
 
-def data(batched):
+def data():
+    """A padded batch; its first sequence, whole, is the single-sequence variant."""
     rng = np.random.default_rng(11)
-    if batched:
-        return rng.standard_normal((T, B, I)), np.array([1, 3, 0]), np.array([T, 2, 4])
-    return rng.standard_normal((T, I)), 2, None
+    return rng.standard_normal((T, B, I)), np.array([1, 3, 0]), np.array([T, 2, 4])
 
 
-def close(got, want, floatX, what):
-    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), want, err_msg=what,
-                               **TOL[floatX])
-
-
+@pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize("floatX", ["float64", "float32"])
 @pytest.mark.parametrize("batched", [False, True], ids=["single", "batched"])
-def test_parity_with_numpy_oracle(floatX, batched):
-    eng, oracle = engines(floatX)
-    x, y, lengths = data(batched)
-    close(eng.forward(x, lengths), oracle.forward(x, lengths), floatX, "forward")
-    close(eng.loss(x, y, lengths), oracle.loss(x, y, lengths), floatX, "loss")
-    got, want = eng.gradients(x, y, lengths), oracle.gradients(x, y, lengths)
-    for k in PARAM_NAMES:
-        close(got[k], want[k], floatX, f"gradient of {k}")
-    for _ in range(2):
-        close(eng.train_step(x, y, 0.5, lengths), oracle.train_step(x, y, 0.5, lengths), floatX,
-              "train_step loss")
-    got, want = eng.get_params(), oracle.get_params()
-    for k in PARAM_NAMES:
-        close(got[k], want[k], floatX, f"{k} after two SGD steps")
-        assert got[k].dtype == np.dtype(floatX)
+def test_parity_with_numpy_oracle(floatX, batched, check):
+    eng, _ = engines(floatX)
+    compare_with_oracle(eng, check, batched, RTOL[floatX], params=params(), data=data(),
+                        steps=2)
+    if check == "train_step":
+        assert all(v.dtype == np.dtype(floatX) for v in eng.get_params().values())
 
 
 def test_padded_batch_equals_separate_runs():
     eng, _ = engines("float64")
-    x, y, lengths = data(True)
+    x, y, lengths = data()
     x = x.copy()
     for b, n in enumerate(lengths):
         x[n:, b] = 1e3  # padding must not leak into a finished sequence
@@ -83,7 +68,7 @@ def test_parameters_map_one_to_one():
     eng, _ = engines("float64")
     trainable = [n for n, p in eng.rnn.named_parameters() if p.requires_grad]
     assert sorted(trainable) == ["bias_ih_l0", "weight_hh_l0", "weight_ih_l0"]
-    x, y, lengths = data(True)
+    x, y, lengths = data()
     eng.train_step(x, y, 0.5, lengths)
     assert torch.count_nonzero(eng.rnn.bias_hh_l0) == 0  # frozen at zero through training
     got = eng.get_params()
@@ -93,16 +78,15 @@ def test_parameters_map_one_to_one():
 
 @pytest.mark.parametrize("task", ["forward", "train"])
 def test_runner_matches_interface(task):
-    eng, oracle = engines("float64")
-    x, y, lengths = data(True)
+    eng, ref = engines("float64")
+    x, y, lengths = data()
     step = eng.runner(task, x, y, lengths, lr=0.5)
     out = step()
     if task == "forward":
-        np.testing.assert_allclose(out.numpy(), oracle.forward(x, lengths), rtol=1e-10)
+        assert_close(out.numpy(), ref.forward(x, lengths), RTOL["float64"], "runner forward")
     else:
-        oracle.train_step(x, y, 0.5, lengths)
-        np.testing.assert_allclose(eng.get_params()["Whh"], oracle.get_params()["Whh"],
-                                   rtol=1e-10, atol=1e-12)
+        ref.train_step(x, y, 0.5, lengths)
+        assert_close(eng.get_params(), ref.get_params(), RTOL["float64"], "after the runner's step")
 
 
 def test_bad_input_is_a_config_error():

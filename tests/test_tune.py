@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from rnnperf import cli, dask_runner, harness, results, tune
+from rnnperf import cli
+from rnnperf.bench import plan, results, runners
+from rnnperf.bench.sweep import Settings
+from rnnperf.tune import space as tune_space
+from rnnperf.tune.point import PERTURB_VAR
+from rnnperf.tune.rank import rank, verdict
 
 SHAPE = "T=5,B=2,I=3,H=4"
 SPACE = '[space]\nengine = ["numpy"]\nfloatX = ["float32", "float64"]\nthreads = [1, 2]\n'
@@ -35,7 +40,7 @@ def sweep(tmp_path_factory):
         for var in CLEAN:
             mp.delenv(var, raising=False)
         mp.setenv("HOME", str(tmp))
-        mp.setenv(tune.PERTURB_VAR, "threads=1")
+        mp.setenv(PERTURB_VAR, "threads=1")
         code = run_tune(tmp)
     return tmp, code, results.load(tmp / "best.sweep.json")
 
@@ -60,32 +65,32 @@ def test_rc_reads_back_into_the_winning_profile(sweep):
                           str(tmp / "best.theanorc")], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     profile = out.stdout.strip().splitlines()[-1].removeprefix("profile: ")
-    best = tune.rank(doc.results)[0]
+    best = rank(doc.results)[0]
     assert profile == best.profile and "engine=numpy" in profile
 
 
 def test_parity_failure_is_rejected_and_never_chosen(sweep):
     _, _, doc = sweep
-    verdicts = {m.profile: tune.verdict(m) for m in doc.results}
+    verdicts = {m.profile: verdict(m) for m in doc.results}
     assert {p for p, v in verdicts.items() if v != "ok"} == \
         {m.profile for m in doc.results if "threads=1" in m.profile}
     assert all(v == "rejected: parity mismatch" for p, v in verdicts.items() if "threads=1" in p)
-    assert "threads=2" in tune.rank(doc.results)[0].profile
+    assert "threads=2" in rank(doc.results)[0].profile
 
 
 def test_rejected_point_loses_even_when_fastest():
     def point(profile, speed, parity):
         m = results.Measurement(key=profile, profile=profile, engine="numpy", task="train",
                                 shape={"T": 5, "B": 2, "I": 3, "H": 4, "O": 10},
-                                seq_per_s=speed, extra={"parity": {"status": parity}})
+                                times_s=[2 / speed] * 5, extra={"parity": {"status": parity}})
         return m
-    ranked = tune.rank([point("slow", 10.0, "ok"), point("fast", 1e6, "mismatch"),
+    ranked = rank([point("slow", 10.0, "ok"), point("fast", 1e6, "mismatch"),
                         point("mid", 20.0, "ok")])
     assert [m.profile for m in ranked] == ["mid", "slow", "fast"]
 
 
 def test_no_point_passing_parity_exits_1(tmp_path, monkeypatch):
-    monkeypatch.setenv(tune.PERTURB_VAR, "engine=numpy")
+    monkeypatch.setenv(PERTURB_VAR, "engine=numpy")
     space = '[space]\nengine = ["numpy"]\nfloatX = ["float64"]\nthreads = [1]\n'
     assert run_tune(tmp_path, space=space) == 1
     assert not (tmp_path / "best.theanorc").exists()
@@ -106,7 +111,7 @@ def test_dask_local_measures_the_same_points(sweep, tmp_path):
     assert all(m.extra.get("dask_worker", "").startswith("tcp://") for m in doc.results)
 
 
-def die_once(marker_dir, job, settings, parity_env):
+def die_once(marker_dir, job, settings):
     """Kills its Dask worker the first time it sees a key, or always for float64."""
     marker = Path(marker_dir) / job.config.floatX
     if "float64" in job.key or not marker.exists():
@@ -117,13 +122,13 @@ def die_once(marker_dir, job, settings, parity_env):
 
 @needs_dask
 def test_lost_dask_worker_is_retried_once_then_failed(tmp_path, monkeypatch):
-    jobs = tune.expand({"engine": ["numpy"], "floatX": ["float32", "float64"]},
-                       harness.parse_shape(SHAPE), "train", None, None)
-    monkeypatch.setattr(dask_runner, "measure_point", functools.partial(die_once, str(tmp_path)))
-    client, cluster = dask_runner.connect("local", 5)
+    jobs = tune_space.expand({"engine": ["numpy"], "floatX": ["float32", "float64"]},
+                             plan.parse_shape(SHAPE), "train", None, None)
+    client, cluster = runners.connect("local", 5)
     got = []
     try:
-        dask_runner.run_dask(jobs, harness.Settings(), got.append, {}, lambda text: None, client)
+        runners.run_dask(jobs, functools.partial(die_once, str(tmp_path)), Settings(),
+                         lambda job, m: got.append(m), lambda text: None, client)
     finally:
         client.close()
         cluster.close()

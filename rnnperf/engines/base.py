@@ -9,27 +9,24 @@ places the data once and returns a closure that runs one synchronised step.
 from __future__ import annotations
 
 import abc
-import os
 from typing import Callable
 
 import numpy as np
 
 from ..errors import ConfigError, Unavailable
 from ..flags import Config
-from ..model import PARAM_NAMES, param_shapes
-
-TASKS = ("forward", "train")
+from ..model.spec import PARAM_NAMES, param_shapes
+from .registry import get as spec_of
 
 
 class Engine(abc.ABC):
     """One compiled model. Subclasses compile each function once per shape signature."""
 
-    name = "?"
-    #: devices this engine can honour: subset of {"cpu", "cuda"}
-    devices: tuple[str, ...] = ("cpu",)
-
     def __init__(self, config: Config, n_in: int, n_hidden: int, n_out: int,
                  params: dict[str, np.ndarray]):
+        spec = spec_of(config.engine)
+        #: the registry's name and devices (what device= this engine can honour)
+        self.name, self.devices = spec.name, spec.devices
         self.config = config
         self.n_in, self.n_hidden, self.n_out = n_in, n_hidden, n_out
         self.dtype = np.dtype(config.floatX)
@@ -42,6 +39,11 @@ class Engine(abc.ABC):
         self.set_params(params)
 
     # --- to implement ----------------------------------------------------------------------------
+    @classmethod
+    def variant_for(cls, config: Config) -> type:
+        """The class that runs ``config`` (:func:`rnnperf.engines.load`): this one by default."""
+        return cls
+
     @classmethod
     def import_libraries(cls, config: Config) -> None:
         """Apply the profile's settings that must precede the import, then import the library.
@@ -170,17 +172,3 @@ def check_inputs(x, y, lengths, n_in: int, n_out: int | None, dtype) -> tuple:
                               f"{int(y.max())}")
     return x, y, lengths
 
-
-def user_cache_dir(*parts: str) -> str:
-    """``$XDG_CACHE_HOME/rnnperf/...`` (``~/.cache/rnnperf/...`` without it): caches that
-    outlive a process (JAX's compilation cache, :mod:`rnnperf.function_cache`)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "rnnperf", *parts)
-
-
-def set_thread_env(threads: int | None, env: dict) -> None:
-    """Pin BLAS/OpenMP threads through the environment, before any library reads it."""
-    if threads:
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
-            env[var] = str(threads)

@@ -1,9 +1,14 @@
-"""Engines that compile the shared seed graph: PyTensor's backends and legacy Theano.
+"""Engines that run the seed graph's compiled functions: PyTensor's backends and legacy Theano.
 
-The graph itself is :func:`rnnperf.model.build_seed_graph`; this class only decides how to
-compile it (a library's ``function`` and mode) and caches each compiled function per *shape
-signature*, so a training loop compiles once and reuses. Parameters are shared variables created
-once; every compiled function reads and updates the same ones.
+Two layers:
+
+* :class:`FunctionEngine`: the NumPy interface (forward, loss, gradients, train_step, parity,
+  runner) over compiled functions looked up *by name* (``forward``, ``loss``, ``gradients``,
+  ``parity``, ``train``) and *shape signature*; where the functions come from is the subclass's
+  business (a compile, or :mod:`rnnperf.engines.function_cache`);
+* :class:`GraphEngine`: functions compiled from :func:`rnnperf.model.build_seed_graph` by a
+  library's ``function`` and mode, over shared variables created once, so every compiled function
+  reads and updates the same parameters and a training loop compiles once and reuses.
 """
 
 from __future__ import annotations
@@ -12,77 +17,30 @@ import abc
 
 import numpy as np
 
-from ..model import PARAM_NAMES, GraphLib, SeedGraph, build_seed_graph
+from ..model.graph import GraphLib, SeedGraph, build_seed_graph
+from ..model.spec import PARAM_NAMES
 from .base import Engine, check_inputs
 
+#: the compiled functions of a seed graph, by name
+FUNCTIONS = ("forward", "loss", "gradients", "parity", "train")
 
-class GraphEngine(Engine):
+
+class FunctionEngine(Engine):
+    """The NumPy interface over compiled functions of the seed graph, by name."""
+
     #: backends whose Scan needs the trip count at trace time compile one graph per input shape
     static_shapes = False
 
     @abc.abstractmethod
-    def make_lib(self) -> GraphLib: ...
-
-    @abc.abstractmethod
-    def compile(self, inputs, outputs, updates=None):
-        """Compile with this engine's mode; return a callable."""
-
-    def setup(self):
-        self.lib = self.make_lib()
-        self._shared = None
-        self._graphs: dict[tuple, SeedGraph] = {}
-        self._fns: dict[tuple, object] = {}
-        self.formulation = self.config.get("formulation", "seed")
-
-    # --- parameters live in shared variables --------------------------------------------------
-    def set_params(self, params):
-        values = {k: np.asarray(params[k], dtype=self.dtype) for k in PARAM_NAMES}
-        if self._shared is None:
-            self._shared = {k: self.lib.shared(v.copy(), name=k) for k, v in values.items()}
-        else:
-            for k, v in values.items():
-                self._shared[k].set_value(v.copy())
-
-    def get_params(self):
-        return {k: np.array(self.to_host(v.get_value()), dtype=self.dtype)
-                for k, v in self._shared.items()}
+    def function(self, name: str, x):
+        """The compiled function ``name`` (one of :data:`FUNCTIONS`) for inputs like ``x``."""
 
     def to_host(self, value) -> np.ndarray:
         return np.asarray(value)
 
-    # --- one compiled function per (function, variant, shape) ---------------------------------
-    def _graph(self, x) -> SeedGraph:
-        batched = x.ndim == 3
-        shape = tuple(x.shape) if self.static_shapes else None
-        key = (batched, shape)
-        if key not in self._graphs:
-            self._graphs[key] = build_seed_graph(
-                self.lib, self._shared, batched=batched, formulation=self.formulation,
-                dtype=self.dtype.name, shape=shape)
-        return self._graphs[key]
-
-    def function(self, name: str, x):
-        graph = self._graph(x)
-        key = (name, x.ndim == 3, tuple(x.shape) if self.static_shapes else None)
-        if key not in self._fns:
-            if name == "forward":
-                fn = self.compile(graph.inputs(), graph.probs)
-            elif name == "loss":
-                fn = self.compile(graph.inputs(with_y=True), graph.loss)
-            elif name == "gradients":
-                fn = self.compile(graph.inputs(with_y=True),
-                                  [graph.grads[k] for k in PARAM_NAMES])
-            elif name == "parity":
-                fn = self.compile(graph.inputs(with_y=True, with_lr=True),
-                                  [graph.probs, graph.loss] + [graph.grads[k] for k in PARAM_NAMES],
-                                  updates=graph.updates)
-            elif name == "train":
-                fn = self.compile(graph.inputs(with_y=True, with_lr=True), graph.loss,
-                                  updates=graph.updates)
-            else:
-                raise KeyError(name)
-            self._fns[key] = fn
-        return self._fns[key]
+    def sync(self, value):
+        """Block until device work behind ``value`` is done (no-op for host backends)."""
+        return value
 
     def _args(self, x, y, lengths, lr=None):
         x, y, lengths = check_inputs(x, y, lengths, self.n_in, self.n_out, self.dtype)
@@ -123,6 +81,67 @@ class GraphEngine(Engine):
         fn = self.function("train" if task == "train" else "forward", x)
         return lambda: self.sync(fn(*args))
 
-    def sync(self, value):
-        """Block until device work behind ``value`` is done (no-op for host backends)."""
-        return value
+
+class GraphEngine(FunctionEngine):
+    """Functions compiled from the seed graph over shared variables, one per signature."""
+
+    @abc.abstractmethod
+    def make_lib(self) -> GraphLib: ...
+
+    @abc.abstractmethod
+    def compile(self, inputs, outputs, updates=None):
+        """Compile with this engine's mode; return a callable."""
+
+    def setup(self):
+        self.lib = self.make_lib()
+        self._shared = None
+        self._graphs: dict[tuple, SeedGraph] = {}
+        self._fns: dict[tuple, object] = {}
+        self.formulation = self.config.get("formulation", "seed")
+
+    # --- parameters live in shared variables --------------------------------------------------
+    def set_params(self, params):
+        values = {k: np.asarray(params[k], dtype=self.dtype) for k in PARAM_NAMES}
+        if self._shared is None:
+            self._shared = {k: self.lib.shared(v.copy(), name=k) for k, v in values.items()}
+        else:
+            for k, v in values.items():
+                self._shared[k].set_value(v.copy())
+
+    def get_params(self):
+        return {k: np.array(self.to_host(v.get_value()), dtype=self.dtype)
+                for k, v in self._shared.items()}
+
+    # --- one compiled function per (function, variant, shape) ---------------------------------
+    def _graph(self, x) -> SeedGraph:
+        batched = x.ndim == 3
+        shape = tuple(x.shape) if self.static_shapes else None
+        key = (batched, shape)
+        if key not in self._graphs:
+            self._graphs[key] = build_seed_graph(
+                self.lib, self._shared, batched=batched, formulation=self.formulation,
+                dtype=self.dtype.name, shape=shape)
+        return self._graphs[key]
+
+    def function(self, name: str, x):
+        graph = self._graph(x)
+        key = (name, x.ndim == 3, tuple(x.shape) if self.static_shapes else None)
+        if key not in self._fns:
+            if name == "forward":
+                fn = self.compile(graph.inputs(), graph.probs)
+            elif name == "loss":
+                fn = self.compile(graph.inputs(with_y=True), graph.loss)
+            elif name == "gradients":
+                fn = self.compile(graph.inputs(with_y=True),
+                                  [graph.grads[k] for k in PARAM_NAMES])
+            elif name == "parity":
+                fn = self.compile(graph.inputs(with_y=True, with_lr=True),
+                                  [graph.probs, graph.loss] + [graph.grads[k] for k in PARAM_NAMES],
+                                  updates=graph.updates)
+            elif name == "train":
+                fn = self.compile(graph.inputs(with_y=True, with_lr=True), graph.loss,
+                                  updates=graph.updates)
+            else:
+                raise KeyError(name)
+            self._fns[key] = fn
+        return self._fns[key]

@@ -20,9 +20,10 @@ import functools
 
 import numpy as np
 
-from ..model import PARAM_NAMES
+from ..model.spec import PARAM_NAMES
 from .base import Engine, check_inputs
-from .pytensor_engine import array_device, configure_jax
+from .devices import array_device
+from .jax_runtime import configure_jax
 
 
 def _logits(params, x, lengths):
@@ -73,8 +74,7 @@ def _compiled():
 
 
 class JaxEngine(Engine):
-    name = "jax"
-    devices = ("cpu", "cuda")
+    """The hand-written JAX peer: parameters as device arrays, one jitted step."""
 
     @classmethod
     def versions(cls):

@@ -1,8 +1,8 @@
 """``theano``: the seed graph on legacy Theano 1.0.5, the library the tutorial was written for.
 
 This module runs *inside* the legacy venv's interpreter (Python 3.10, NumPy 1.23.5; see
-:mod:`rnnperf.legacy`), started by the worker with this checkout on ``PYTHONPATH``; the main
-environment never imports it. The graph is :func:`rnnperf.model.build_seed_graph`, unchanged:
+:mod:`rnnperf.engines.legacy_venv`), started by the worker with this checkout on
+``PYTHONPATH``; the main environment never imports it. The graph is :func:`rnnperf.model.build_seed_graph`, unchanged:
 Theano and PyTensor differ only in module names and in how a typed input is declared, which
 :meth:`TheanoEngine.make_lib` absorbs.
 
@@ -21,17 +21,16 @@ import sys
 import numpy as np
 
 from ..errors import ConfigError, Unavailable
-from ..model import GraphLib
+from ..model.graph import GraphLib
+from .devices import array_device
 from .graph_engine import GraphEngine
-from .pytensor_engine import array_device
 
 # The profile's mode= is PyTensor's vocabulary; these all mean Theano's default FAST_RUN + CVM.
 _THEANO_MODES = ("FAST_RUN", "CVM", "C", "C_VM")
 
 
 class TheanoEngine(GraphEngine):
-    name = "theano"
-    devices = ("cpu",)
+    """The seed graph compiled by Theano 1.0.5's own C backend (mode=FAST_RUN)."""
 
     def __init__(self, config, *args, **kwargs):
         if config.wants_gpu:
@@ -53,7 +52,7 @@ class TheanoEngine(GraphEngine):
     @classmethod
     def import_libraries(cls, config):
         """Check mode=, set ``THEANO_FLAGS`` from the profile and import Theano (once)."""
-        from ..legacy import import_theano
+        from .legacy_venv import import_theano
         mode = config["mode"]
         if mode and mode not in _THEANO_MODES:
             raise ConfigError(f"flags: mode={mode} is a PyTensor backend; engine=theano runs "

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import PARAM_NAMES
+from ..model.spec import PARAM_NAMES
 from .base import Engine, check_inputs
-from .pytensor_engine import array_device, configure_torch
+from .devices import array_device
+from .torch_runtime import configure_torch
 
 
 class TorchEngine(Engine):
-    name = "torch"
-    devices = ("cpu", "cuda")
+    """``torch.nn.RNN`` and a ``Linear`` holding the seed's five parameters."""
 
     @classmethod
     def import_libraries(cls, config):

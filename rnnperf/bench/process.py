@@ -1,0 +1,155 @@
+"""The parent's side of the parent/worker split: start a worker process, read its one answer.
+
+Theano-family engines read their flags when imported, so a profile can only be honoured by a
+fresh process (pyperf re-runs itself with ``--worker`` for the same reason). :func:`run_worker`
+never imports an engine: it starts ``python -m rnnperf.bench.worker JOB`` (:mod:`.worker`) with
+the profile in the environment (``RNNPERF_WORKER_FLAGS``) and the thread pins set, sends the
+payload as JSON on stdin and reads one JSON object back from the last stdout line that carries
+:data:`MARKER`. Anything else a library prints goes to stderr, so it cannot corrupt the answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .results import STATUSES
+
+MARKER = "RNNPERF-RESULT "
+FLAGS_VAR = "RNNPERF_WORKER_FLAGS"
+#: the variables BLAS and OpenMP pools read their thread count from, when they load
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS")
+
+
+@dataclasses.dataclass
+class WorkerResult:
+    status: str                 # ok | failed | timeout | unavailable
+    data: dict
+    error: str | None
+    exit_code: int | None
+    wall_s: float
+    stderr_tail: str = ""
+
+
+_live: set[subprocess.Popen] = set()
+
+
+def kill_all_workers() -> None:
+    """Stop every running worker (the parent got Ctrl-C or SIGTERM)."""
+    for proc in list(_live):
+        _kill(proc)
+
+
+@contextlib.contextmanager
+def workers_die_with_parent_signals():
+    """Inside: Ctrl-C or SIGTERM kills the running workers at once, then raises KeyboardInterrupt
+    (while :func:`run_worker` still holds the process, so no worker outlives the sweep)."""
+    def stop(signum, frame):
+        kill_all_workers()
+        raise KeyboardInterrupt
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def set_thread_env(threads: int | None, env: dict) -> None:
+    """Pin BLAS/OpenMP threads through the environment, before any library reads it."""
+    if threads:
+        for var in THREAD_VARS:
+            env[var] = str(threads)
+
+
+def worker_env(config, extra_env: dict | None = None) -> dict:
+    env = dict(os.environ)
+    env.pop("THEANO_FLAGS", None)     # the parent already merged every source into the profile
+    env.pop("RNNPERF_FLAGS", None)
+    env[FLAGS_VAR] = config.profile()
+    set_thread_env(config.threads, env)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if extra_env:
+        env.update(extra_env)
+    return env
+
+
+def worker_python(config) -> str:
+    if config.engine == "theano":
+        from ..host import legacy_python
+        python = legacy_python()
+        if python:
+            return python
+    return sys.executable
+
+
+def run_worker(job: str, config, payload: dict, timeout: float | None = None,
+               extra_env: dict | None = None) -> WorkerResult:
+    """Run one job in a fresh worker process and return what it reported, whatever happened."""
+    cmd = [worker_python(config), "-m", "rnnperf.bench.worker", job]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=worker_env(config, extra_env),
+                            text=True, start_new_session=True)
+    _live.add(proc)
+    try:
+        out, err = proc.communicate(json.dumps(payload), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        out, err = proc.communicate()
+        return WorkerResult("timeout", {}, f"worker passed the {timeout:g} s timeout and was "
+                            "killed", None, time.perf_counter() - start, _tail(err))
+    except BaseException:          # Ctrl-C, SIGTERM turned into an exception: no orphans
+        _kill(proc)
+        raise
+    finally:
+        _live.discard(proc)
+    wall = time.perf_counter() - start
+    answer = None
+    for line in reversed(out.splitlines()):
+        if line.startswith(MARKER):
+            try:
+                answer = json.loads(line[len(MARKER):])
+            except json.JSONDecodeError:
+                answer = None
+            break
+    code = proc.returncode
+    if not isinstance(answer, dict):
+        if code is not None and code < 0:
+            why = f"worker killed by signal {signal.Signals(-code).name}"
+        elif code:
+            why = f"worker crashed with exit code {code}: {_last_line(err) or 'no message'}"
+        else:
+            why = "worker returned no result (garbage on stdout)"
+        return WorkerResult("failed", {}, why, code, wall, _tail(err))
+    status = answer.get("status", "failed")
+    if status not in STATUSES:
+        status = "failed"
+    return WorkerResult(status, answer.get("data") or {}, answer.get("error"), code, wall,
+                        _tail(err))
+
+
+def _tail(text: str, n: int = 2000) -> str:
+    return (text or "")[-n:]
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""

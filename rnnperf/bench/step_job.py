@@ -1,0 +1,125 @@
+"""The worker's side of a measurement (job ``bench``): build, warm up, calibrate, time.
+
+:func:`build_runner` builds the seed parameters and random data, imports the engine's libraries
+(timed as ``import_s``), builds the engine (graph build, compile and first call timed as
+``compile_s``). :func:`worker_job` then warms up, calibrates the loop count
+(:mod:`rnnperf.bench.timing`), times the rounds, checks the result is finite, measures the peak
+matmul rate in the engine's own library (:mod:`rnnperf.bench.peak`), and returns the
+measurement it was sent, filled in (:class:`rnnperf.bench.results.Measurement`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from ..errors import CheckFailed, ConfigError
+from ..model.spec import TASKS
+from .faults import fault_for, inject
+from .results import Measurement
+
+
+@dataclasses.dataclass
+class Built:
+    """What :func:`build_runner` made, and what it cost."""
+
+    cls: type               # the engine class
+    engine: object
+    step: object            # one synchronised step of the task
+    first: object           # the first call's result
+    import_s: float         # importing the engine's libraries (after the profile's settings)
+    compile_s: float        # engine construction + graph build + compile + first call
+    function_cache: str | None  # where the compiled function came from (Engine.function_cache)
+
+
+def build_runner(config, payload: dict) -> Built:
+    """Seed parameters, random data, the engine and its first call, timed as ``compile_s``.
+
+    The engine's libraries are imported first and timed apart as ``import_s``, with whatever the
+    engine imported late (a library only some paths need, :attr:`Engine.late_import_s`) moved
+    from compile to import. Shared by the ``bench`` and ``warm`` jobs so both time exactly the
+    same thing.
+    """
+    import numpy as np
+
+    from ..engines import load
+    from ..model.spec import init_params
+    s, task = payload["shape"], payload["task"]
+    if task not in TASKS:
+        raise ConfigError(f"task {task!r}: must be one of {', '.join(TASKS)}")
+    dtype = config.floatX
+    seed = int(payload.get("seed", 0))
+    params = init_params(s["I"], s["H"], s["O"], seed=seed, dtype=dtype)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((s["T"], s["B"], s["I"])).astype(dtype)
+    y = rng.integers(0, s["O"], size=s["B"])
+    lengths = np.full(s["B"], s["T"], dtype=np.int64)
+
+    cls = load(config.engine, config)       # rnnperf's own module: neither import nor compile
+    start = time.perf_counter()
+    cls.import_libraries(config)
+    import_s = time.perf_counter() - start
+    start = time.perf_counter()
+    engine = cls(config, s["I"], s["H"], s["O"], params)
+    step = engine.runner(task, x, y, lengths, float(payload.get("lr", 0.01)))
+    first = step()
+    compile_s = time.perf_counter() - start - engine.late_import_s
+    return Built(cls, engine, step, first, import_s + engine.late_import_s, compile_s,
+                 engine.function_cache)
+
+
+def worker_job(config, payload: dict) -> dict:
+    """Job ``bench``: measure one profile x shape x task in this (fresh) process.
+
+    ``payload["measurement"]`` is the job's blank :class:`Measurement` (its identity); the answer
+    is the same document with what this worker measured.
+    """
+    import resource
+
+    from .peak import blas_info, peak_gflops
+    from .timing import calibrate, time_rounds
+
+    m = Measurement.from_json(payload["measurement"], "payload")
+    fault = fault_for(m.key)
+    if fault and fault != "nan":
+        inject(fault)
+    dtype = config.floatX
+    built = build_runner(config, {**payload, "shape": m.shape, "task": m.task})
+    engine, step = built.engine, built.step
+    _check_finite("first call", built.first, fault)
+    for _ in range(int(payload.get("warmup", 1))):
+        step()
+    loops = calibrate(step, float(payload["min_time"]))
+    times = time_rounds(step, loops, int(payload["rounds"]))
+    _check_finite("result", step(), fault)
+    _check_finite("parameters", engine.get_params(), fault)
+    peak, peak_n, _ = peak_gflops(config.engine, dtype, config.device)
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    filled = dataclasses.replace(
+        m, import_s=built.import_s, compile_s=built.compile_s,
+        function_cache=built.function_cache, loops=loops, times_s=times, peak_gflops=peak,
+        peak_n=peak_n, rss_mb=rss_kb / 1024, device_actual=engine.device_actual(),
+        blas=blas_info(config.engine), versions=built.cls.versions(), dtype=dtype)
+    return filled.to_json()
+
+
+def _check_finite(what: str, value, fault: str | None) -> None:
+    if fault == "nan" or not _finite(value):
+        raise CheckFailed(f"{what} contains NaN or Inf")
+
+
+def _finite(value) -> bool:
+    import numpy as np
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    if hasattr(value, "detach"):                     # torch.Tensor
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return True                                   # not numeric: nothing to check
+    return bool(np.all(np.isfinite(arr)))

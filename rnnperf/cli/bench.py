@@ -1,0 +1,59 @@
+"""Sub-command ``bench``: measure profiles x shapes x tasks, one worker each.
+
+Progress goes to stderr (rich), the table to stdout. Exit codes: 1 if a measurement failed (NaN
+included) or timed out, else 3 if an engine was unavailable, else 0; with ``--compare`` a
+regression is also 1. Bad usage or a corrupt/foreign results file 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..bench.compare import DEFAULT_THRESHOLD
+from .args import add_plan_args, add_sweep_args, plan_from_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark profiles x shapes x tasks, one worker each",
+                       description="Benchmark each profile x shape x task in its own worker "
+                                   "process and write an rnnperf.results/2 document.")
+    add_plan_args(p)
+    p.add_argument("--out", default="results.json", help="results document (default %(default)s)")
+    add_sweep_args(p)
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="fresh workers per measurement, in N interleaved passes over the "
+                        "sweep; their rounds are pooled (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed calls after the first "
+                   "(default 1)")
+    p.add_argument("--compare", metavar="BASE.json", help="then compare with BASE.json")
+    p.add_argument("--threshold", default=f"{DEFAULT_THRESHOLD:.0%}",
+                   help="regression threshold for --compare (default %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ..bench import results, sweep
+    from ..bench.compare import compare_docs, exit_code, parse_threshold, render
+    from ..bench.table import render_results
+    from ..errors import ConfigError
+    from ..ui import stdout_console
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: must be a positive integer")
+    threshold = parse_threshold(args.threshold)
+    base = results.load(args.compare) if args.compare else None   # fail before the sweep
+    jobs = plan_from_args(args)
+    settings = sweep.Settings(min_time=args.min_time, rounds=args.rounds, warmup=args.warmup,
+                              timeout=args.timeout, processes=args.processes)
+    doc = sweep.run_sweep(jobs, settings, args.out, resume=args.resume, force=args.force,
+                          progress=not args.no_progress)
+    keys = {j.key for j in jobs}
+    mine = [m for m in doc.results if m.key in keys]
+    render_results(mine)
+    code = sweep.exit_code(mine)
+    if base is not None:
+        rows = compare_docs(base, doc, threshold)
+        render(rows, threshold, stdout_console())
+        if exit_code(rows):
+            return 1
+    return code

@@ -1,0 +1,59 @@
+"""Sub-commands that read results documents: ``compare`` (the regression gate), ``table``,
+``plot``. Exit codes: ``compare`` 1 on a regression; a corrupt or foreign file 2."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..bench.compare import DEFAULT_THRESHOLD
+
+
+def register(sub) -> None:
+    c = sub.add_parser("compare", help="compare two results documents (regression gate)")
+    c.add_argument("base", metavar="BASE.json")
+    c.add_argument("new", metavar="NEW.json")
+    c.add_argument("--threshold", default=f"{DEFAULT_THRESHOLD:.0%}",
+                   help="slowdown allowed beyond the IQRs (default %(default)s)")
+    c.set_defaults(func=cmd_compare)
+
+    t = sub.add_parser("table", help="print a results document as a table (or Markdown)")
+    t.add_argument("results", metavar="RESULTS.json")
+    t.add_argument("--markdown", action="store_true", help="a Markdown table, for docs")
+    t.add_argument("--baseline", default="torch", help="engine the speed-ups are relative to "
+                   "(default %(default)s)")
+    t.set_defaults(func=cmd_table)
+
+    pl = sub.add_parser("plot", help="plot a results document to a PNG")
+    pl.add_argument("results", metavar="RESULTS.json")
+    pl.add_argument("-o", "--output", default="rnnperf.png", help="PNG (default %(default)s)")
+    pl.add_argument("--title")
+    pl.set_defaults(func=cmd_plot)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ..bench import results
+    from ..bench.compare import compare_docs, exit_code, parse_threshold, render
+    from ..ui import stdout_console
+    threshold = parse_threshold(args.threshold)
+    rows = compare_docs(results.load(args.base), results.load(args.new), threshold)
+    render(rows, threshold, stdout_console())
+    return exit_code(rows)
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from ..bench import results
+    from ..bench.table import markdown_table, render_results
+    doc = results.load(args.results)
+    if args.markdown:
+        print(markdown_table(doc.results, args.baseline))
+    else:
+        render_results(doc.results, baseline=args.baseline)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ..bench import results
+    from ..bench.plot import plot
+    path = plot(results.load(args.results), args.output, args.title)
+    print(path)
+    return 0

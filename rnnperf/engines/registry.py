@@ -1,0 +1,172 @@
+"""The engine registry: every fact about an engine, by name, without importing it.
+
+Like PyTensor's ``jax_funcify`` dispatch (one function, one small module per op family registering
+into it), each engine lives in its own module and is registered here by *name and module path*,
+never imported: the parent process of a benchmark must not import an engine, because
+Theano-family flags are read at import time. :func:`availability` answers "can it run here?" from
+package metadata alone, and :class:`EngineSpec` is the one place that says what an engine is:
+its PyTensor mode, the formulations it builds, the devices it can honour and the library its peak
+matrix product is measured in. The flags, parity, tune and the machine facts all read it here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import importlib.metadata
+import importlib.util
+from typing import Callable
+
+from ..errors import ConfigError, Unavailable
+
+#: every formulation of the seed model (rnnperf.model): what ``formulation=`` may say
+FORMULATIONS = ("seed", "hoisted", "fused")
+#: ``engine=pytensor`` is not an engine: it picks one from ``mode=``, as PyTensor's flag does
+PYTENSOR_ALIAS = "pytensor"
+#: the PyTensor mode ``engine=pytensor`` gets when the profile sets none (PyTensor's default)
+PYTENSOR_DEFAULT_MODE = "FAST_RUN"
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineSpec:
+    name: str
+    module: str                      # rnnperf.engines.<module>
+    cls: str
+    requires: tuple[str, ...]        # import names that must be importable
+    devices: tuple[str, ...]         # what device= it can honour
+    description: str
+    peak_library: str = "numpy"      # the array library its products run in (the peak probe's)
+    extra: str = ""                  # pip extra that installs it
+    check: Callable[[], str | None] | None = None  # extra availability probe -> reason or None
+    family: str = ""                 # "theano" for engines built from the shared seed graph
+    modes: tuple[str, ...] = ()      # PyTensor modes that select it; the first is the one implied
+    takes_mode: bool = False         # mode= goes to the engine's own library (legacy Theano)
+    formulations: tuple[str, ...] = ("seed",)  # what formulation= may be for it
+    default_formulation: str = "hoisted"       # what an unset formulation= resolves to
+
+    @property
+    def has_formulations(self) -> bool:
+        """Builds the shared seed graph, so ``formulation=`` chooses between graphs."""
+        return self.family == "theano"
+
+    @property
+    def mode(self) -> str | None:
+        """The PyTensor mode this engine means (``engine=pytensor-c`` is ``mode=CVM``)."""
+        return self.modes[0] if self.modes else None
+
+
+REGISTRY: dict[str, EngineSpec] = {}
+
+
+def register(spec: EngineSpec) -> EngineSpec:
+    if spec.name in REGISTRY:
+        raise ValueError(f"engine {spec.name!r} registered twice")
+    if spec.default_formulation not in spec.formulations and spec.has_formulations:
+        raise ValueError(f"engine {spec.name!r}: default formulation not among its own")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def get(name: str) -> EngineSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        near = difflib.get_close_matches(name, list(REGISTRY), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(f"unknown engine {name!r}{hint} (known: {', '.join(REGISTRY)})") \
+            from None
+
+
+def names() -> list[str]:
+    return list(REGISTRY)
+
+
+def engine_choices() -> tuple[str, ...]:
+    """What ``engine=`` may say: every registered name, and ``pytensor`` before its backends."""
+    out = list(REGISTRY)
+    first = next(i for i, n in enumerate(out) if n.startswith(PYTENSOR_ALIAS + "-"))
+    return tuple(out[:first] + [PYTENSOR_ALIAS] + out[first:])
+
+
+def mode_table() -> dict[str, str]:
+    """Every PyTensor mode name -> the engine it selects (``CVM`` -> ``pytensor-c``)."""
+    return {mode: spec.name for spec in REGISTRY.values() for mode in spec.modes}
+
+
+def _dist_version(import_name: str) -> str | None:
+    dist = {"sklearn": "scikit-learn"}.get(import_name, import_name)
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def availability(name: str) -> tuple[bool, str, dict[str, str]]:
+    """``(available, reason, versions)`` without importing the engine or its library."""
+    spec = get(name)
+    versions = {}
+    for module in spec.requires:
+        if importlib.util.find_spec(module) is None:
+            how = f" (pip install 'rnnperf[{spec.extra}]')" if spec.extra else ""
+            return False, f"{module} is not installed{how}", versions
+        versions[module] = _dist_version(module) or "?"
+    if spec.check is not None:
+        reason = spec.check()
+        if reason:
+            return False, reason, versions
+    return True, "", versions
+
+
+def load(name: str, config=None):
+    """Import and return the engine class (only inside a worker or the in-process API).
+
+    With ``config`` the class is the one for that profile: an engine module may offer variants
+    (``pytensor-jax`` with and without its function cache) through ``Engine.variant_for``.
+    """
+    spec = get(name)
+    ok, reason, _ = availability(name)
+    if not ok:
+        raise Unavailable(f"engine {name} is not available: {reason}")
+    module = importlib.import_module(f"rnnperf.engines.{spec.module}")
+    cls = getattr(module, spec.cls)
+    return cls.variant_for(config) if config is not None else cls
+
+
+def _legacy_check() -> str | None:
+    from ..host import legacy_python
+    return None if legacy_python() else "legacy Theano venv not built (run: rnnperf legacy setup)"
+
+
+_PYTENSOR = ("pytensor",)
+_SCAN_FORMULATIONS = ("seed", "hoisted")
+register(EngineSpec("numpy", "numpy_engine", "NumpyEngine", ("numpy",), ("cpu",),
+                    "hand-written forward + BPTT; the float64 oracle"))
+register(EngineSpec("pytensor-c", "pytensor_engine", "PyTensorEngine", _PYTENSOR, ("cpu",),
+                    "seed graph, C backend (mode=CVM); its loops as fused C kernels "
+                    "(formulation=fused), or pytensor.scan (seed, hoisted)", family="theano",
+                    modes=("CVM", "C", "C_VM"), formulations=FORMULATIONS,
+                    default_formulation="fused"))
+register(EngineSpec("pytensor-numba", "pytensor_engine", "PyTensorEngine",
+                    _PYTENSOR + ("numba",), ("cpu",),
+                    "seed graph, pytensor.scan, Numba backend (mode=NUMBA)", family="theano",
+                    modes=("NUMBA", "FAST_RUN"), formulations=_SCAN_FORMULATIONS))
+register(EngineSpec("pytensor-jax", "cached_jax_engine", "CachedJaxEngine",
+                    _PYTENSOR + ("jax",), ("cpu", "cuda"),
+                    "seed graph, pytensor.scan, JAX backend (mode=JAX), function cache",
+                    peak_library="jax", extra="jax", family="theano", modes=("JAX",),
+                    formulations=_SCAN_FORMULATIONS))
+register(EngineSpec("pytensor-pytorch", "pytensor_engine", "PyTensorEngine",
+                    _PYTENSOR + ("torch",), ("cpu", "cuda"),
+                    "seed graph, PyTorch backend with rnnperf's Scan conversion (mode=PYTORCH)",
+                    peak_library="torch", extra="torch", family="theano", modes=("PYTORCH",),
+                    formulations=_SCAN_FORMULATIONS))
+register(EngineSpec("theano", "theano_engine", "TheanoEngine", (), ("cpu",),
+                    "seed graph on legacy Theano 1.0.5 in its own venv", check=_legacy_check,
+                    family="theano", takes_mode=True, formulations=_SCAN_FORMULATIONS))
+register(EngineSpec("torch", "torch_engine", "TorchEngine", ("torch",), ("cpu", "cuda"),
+                    "peer: torch.nn.RNN(tanh) with the seed's weights", peak_library="torch",
+                    extra="torch"))
+register(EngineSpec("jax", "jax_engine", "JaxEngine", ("jax",), ("cpu", "cuda"),
+                    "peer: hand-written jax.lax.scan + jax.grad, jitted", peak_library="jax",
+                    extra="jax"))

@@ -1,0 +1,113 @@
+"""The effective profile: every key with its value and the source that set it."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+from ..engines import registry
+from ..errors import ConfigError
+from .keys import KEYS
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    value: str
+    source: str
+
+
+class Config:
+    """The effective profile; ``engine=pytensor,mode=CVM`` resolves to ``engine=pytensor-c``."""
+
+    def __init__(self, settings: Mapping[str, Setting]):
+        self.settings = dict(settings)
+        self._resolve_engine()
+        self._resolve_formulation()
+
+    def _resolve_engine(self) -> None:
+        """Make ``engine=pytensor,mode=CVM`` and ``engine=pytensor-c`` the same profile."""
+        engine = self.settings["engine"]
+        mode = self.settings.get("mode")
+        modes = registry.mode_table()
+        if engine.value == registry.PYTENSOR_ALIAS:
+            chosen = modes[mode.value if mode else registry.PYTENSOR_DEFAULT_MODE]
+            self.settings["engine"] = Setting(chosen, engine.source)
+            if not mode:
+                self.settings["mode"] = Setting(registry.PYTENSOR_DEFAULT_MODE,
+                                                "default (PyTensor's)")
+            return
+        spec = registry.get(engine.value)
+        if spec.mode:
+            if mode and modes[mode.value] != engine.value:
+                raise ConfigError(
+                    f"{mode.source}: mode={mode.value} contradicts engine={engine.value} "
+                    f"(set by {engine.source}), which means mode={spec.mode}")
+            if not mode:
+                self.settings["mode"] = Setting(spec.mode, f"implied by engine={engine.value}")
+        elif mode and not spec.takes_mode:
+            raise ConfigError(f"{mode.source}: mode={mode.value} has no meaning for "
+                              f"engine={engine.value}")
+
+    def _resolve_formulation(self) -> None:
+        """The engine's own default formulation; one it cannot build is refused."""
+        setting = self.settings.get("formulation")
+        if setting is None:
+            return
+        spec = registry.get(self.engine)
+        if setting.source == "default":
+            self.settings["formulation"] = Setting(spec.default_formulation,
+                                                   f"default for engine={self.engine}")
+        elif spec.has_formulations and setting.value not in spec.formulations:
+            builders = [s.name for s in registry.REGISTRY.values()
+                        if setting.value in s.formulations and s.has_formulations]
+            raise ConfigError(f"{setting.source}: formulation={setting.value} runs on "
+                              f"{', '.join(builders)} only (its C kernels); "
+                              f"engine={self.engine} builds {' or '.join(spec.formulations)}")
+
+    def __getitem__(self, key: str) -> str | None:
+        setting = self.settings.get(key)
+        return setting.value if setting else None
+
+    def get(self, key: str, default=None):
+        value = self[key]
+        return default if value is None else value
+
+    @property
+    def engine(self) -> str:
+        return self["engine"]
+
+    @property
+    def device(self) -> str:
+        return self["device"]
+
+    @property
+    def floatX(self) -> str:
+        return self["floatX"]
+
+    @property
+    def threads(self) -> int | None:
+        return int(self["threads"]) if self["threads"] else None
+
+    @property
+    def wants_gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
+    @property
+    def device_index(self) -> int:
+        return int(self.device[4:] or 0) if self.wants_gpu else 0
+
+    def passthrough(self) -> dict[str, str]:
+        """Keys that belong to the engine's own configuration (dotted, or not owned by us)."""
+        return {k: s.value for k, s in self.settings.items()
+                if "." in k or (k in KEYS and not KEYS[k].owned)}
+
+    def profile(self) -> str:
+        """Canonical flags string: feeding it back gives the same configuration."""
+        return ",".join(f"{k}={s.value}" for k, s in sorted(self.settings.items())
+                        if not s.source.startswith(("default", "implied")))
+
+    def as_json(self) -> dict[str, dict[str, str]]:
+        return {k: {"value": s.value, "source": s.source} for k, s in sorted(self.settings.items())}
+
+    def values(self) -> dict[str, str]:
+        return {k: s.value for k, s in self.settings.items()}

@@ -1,0 +1,99 @@
+"""The keys of a profile: what each means, its default, and the check its value must pass.
+
+Keys rnnperf owns (``engine``, ``device``, ``floatX``, ``mode``, ``formulation``, ``threads``,
+``function_cache``) are checked here; the top-level Theano/PyTensor flags a Theano user types by
+habit are listed so a misspelling is caught, and passed through to the engine untouched. Engine
+names, modes and formulations come from the engine registry (:mod:`rnnperf.engines.registry`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from typing import Callable
+
+from ..engines.registry import FORMULATIONS, engine_choices, mode_table
+
+#: The default engine and formulation on CPU: the quickest to compile among the fast ones (the
+#: measured trade-off is in docs/performance.md). The seed's literal graph stays one flag away.
+DEFAULT_ENGINE = "pytensor-jax"
+DEFAULT_FORMULATION = "hoisted"
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in allowed:
+            near = difflib.get_close_matches(value, allowed, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ValueError(f"must be one of {', '.join(allowed)}{hint}")
+        return value
+    return check
+
+
+def _device(value: str) -> str:
+    if value == "cpu" or re.fullmatch(r"cuda\d*", value):
+        return value
+    if value.startswith("gpu"):
+        raise ValueError("the old `gpu` backend is gone since Theano 1.0: use cuda or cudaN")
+    raise ValueError("must be cpu, cuda or cudaN")
+
+
+def _mode(value: str) -> str:
+    upper = value.upper()
+    if upper not in mode_table():
+        return choice(*mode_table())(value)
+    return upper
+
+
+def _threads(value: str) -> str:
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError("must be a positive integer")
+    return str(int(value))
+
+
+def _bool(value: str) -> str:
+    low = value.lower()
+    if low in ("true", "1", "yes", "on"):
+        return "True"
+    if low in ("false", "0", "no", "off"):
+        return "False"
+    raise ValueError("must be True or False")
+
+
+def _anything(value: str) -> str:
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    default: str | None
+    check: Callable[[str], str]
+    doc: str
+    owned: bool = True  # False: a PyTensor/Theano top-level flag that we only pass through
+
+
+KEYS: dict[str, Key] = {
+    "engine": Key(DEFAULT_ENGINE, choice(*engine_choices()), "which engine compiles the model"),
+    "device": Key("cpu", _device, "cpu, cuda or cudaN; never falls back to the CPU"),
+    "floatX": Key("float32", choice("float32", "float64"), "dtype of parameters and data"),
+    "mode": Key(None, _mode, "PyTensor mode: CVM (C), NUMBA, JAX, PYTORCH; FAST_RUN means NUMBA"),
+    "formulation": Key(DEFAULT_FORMULATION, choice(*FORMULATIONS),
+                       "seed: the tutorial's literal graph; hoisted: input GEMM outside scan; "
+                       "fused: hoisted with C kernels for its loops (pytensor-c)"),
+    "threads": Key(None, _threads, "CPU threads for BLAS and the engine (default: all cores)"),
+    "function_cache": Key("True", _bool, "pytensor-jax: load compiled functions exported by an "
+                          "earlier process (~/.cache/rnnperf/functions) instead of compiling"),
+    # Top-level Theano/PyTensor flags a Theano user types by habit; passed through untouched.
+    "optimizer": Key(None, _anything, "PyTensor graph optimizer (fast_run, fast_compile, None)",
+                     owned=False),
+    "linker": Key(None, _anything, "PyTensor linker (cvm, c|py, vm, ...)", owned=False),
+    "cxx": Key(None, _anything, "C++ compiler used by the C backend", owned=False),
+    "allow_gc": Key(None, _bool, "free intermediate buffers between calls", owned=False),
+    "openmp": Key(None, _bool, "let the C backend use OpenMP", owned=False),
+    "base_compiledir": Key(None, _anything, "where compiled modules are cached", owned=False),
+    "compiledir": Key(None, _anything, "exact compile cache directory", owned=False),
+    "warn_float64": Key(None, _anything, "ignore, warn, raise or pdb on float64 graphs",
+                        owned=False),
+    "exception_verbosity": Key(None, _anything, "low or high", owned=False),
+}

@@ -1,0 +1,371 @@
+"""The hoisted recurrence's two loops as C kernels for PyTensor's C backend.
+
+# Why
+On the C backend a ``Scan`` step is a trip through scan's Cython loop and the inner CVM: per
+step it checks and allocates the inner outputs, calls one thunk per inner op, and broadcasts the
+backward injection with PyTensor's strided scalar loop: at the reference workload that overhead
+is larger than the step's arithmetic (docs/performance.md has the figures). These two ops run
+each loop in C with nothing but the work in it:
+
+    forward:   h_t = tanh(xw_t + h_{t-1} Whh^T)                       t = 0 .. T-1
+    backward:  dh  = 0
+               for t = T-1 .. 0:
+                   dh   += g_b  for each b whose final state is h_t   (t = last_b)
+                   dh   += dH_t                                       (when every state is read)
+                   da_t  = dh * (1 - h_t^2)
+                   dh    = da_t Whh
+               returns da (every step) and dh (the gradient of h_0)
+
+# The product inside the loop
+Each step's product is small, ``(B, H) x (H, H)`` = 4 MFLOP at RW. OpenBLAS's threads meet at
+every call, and on a shared box a late thread stalls the step, so a BLAS call per step is both
+slower and noisier (docs/performance.md, "What each lever gave"). But the rows of a batch never
+mix in an Elman recurrence: row b of ``h_t`` needs only row b of ``h_{t-1}``. So each thread
+(OpenMP, ``threads=``) takes a block of rows through *all* T steps and the threads meet once per
+loop, not once per step; each runs its own register-blocked product (8 rows x 2 vectors of
+accumulators, gcc vector extensions, 512-bit where the CPU has AVX-512), faster on one core than
+OpenBLAS's product, with the step's tanh included. ``tanh`` is a plain loop that gcc vectorises with glibc's libmvec under ``-D__FAST_MATH__`` (see
+``vector_math_cxxflags``), the same flag and functions as PyTensor's Elemwise. No BLAS is needed.
+
+The gradient of these ops is :mod:`rnnperf.model.hoisted`'s pullback (the backward op *is* that
+pullback's loop); each op also has a NumPy ``perform`` so that the graph runs anywhere and the
+C code is checked against it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Apply
+from pytensor.link.c.op import OpenMPOp
+
+_TANH = {"float32": "tanhf", "float64": "tanh"}
+
+#: C++ shared by both ops: the row-block product and the split of a batch over threads
+_SUPPORT = r"""
+#include <string.h>
+#include <math.h>
+#if defined(__AVX512F__)
+#define RNNPERF_VBYTES 64
+#elif defined(__AVX__)
+#define RNNPERF_VBYTES 32
+#else
+#define RNNPERF_VBYTES 16
+#endif
+#define RNNPERF_RB 8   /* rows per register block */
+#define RNNPERF_NV 2   /* vectors per row in a register block */
+
+/* Columns [j0, j1) of rows [b0, b1) of the product below, a row at a time (contiguous, so gcc
+   vectorises the inner loop): the edges a register block does not cover, and a batch of 1. */
+template <typename real>
+static void rnnperf_axpy_rows(npy_intp b0, npy_intp b1, npy_intp j0, npy_intp j1, npy_intp N,
+                              npy_intp K, const real* A, const real* WT, real* C, int accumulate) {
+    for (npy_intp b = b0; b < b1; ++b) {
+        real* c = C + b * N;
+        if (!accumulate) for (npy_intp j = j0; j < j1; ++j) c[j] = 0;
+        for (npy_intp k = 0; k < K; ++k) {
+            const real a = A[b * K + k];
+            const real* w = WT + k * N;
+            for (npy_intp j = j0; j < j1; ++j) c[j] += a * w[j];
+        }
+    }
+}
+
+/* C (rows x N, ldc N) (+)= A (rows x K, lda K) . WT (K x N, ldw N): register blocks of
+   RNNPERF_RB rows x RNNPERF_NV vectors, column panels outermost so a panel of WT stays in
+   cache across every row block; plain loops for the edges. */
+template <typename real>
+static void rnnperf_gemm_rows(npy_intp rows, npy_intp N, npy_intp K, const real* A,
+                              const real* WT, real* C, int accumulate) {
+    typedef real vec __attribute__((vector_size(RNNPERF_VBYTES)));
+    const npy_intp VW = RNNPERF_VBYTES / sizeof(real), NB = RNNPERF_NV * VW;
+    npy_intp n = 0;
+    for (; n + NB <= N; n += NB) {
+        npy_intp b = 0;
+        for (; b + RNNPERF_RB <= rows; b += RNNPERF_RB) {
+            vec acc[RNNPERF_RB][RNNPERF_NV];
+            for (int r = 0; r < RNNPERF_RB; ++r)
+                for (int v = 0; v < RNNPERF_NV; ++v) {
+                    if (accumulate) memcpy(&acc[r][v], C + (b + r) * N + n + v * VW, sizeof(vec));
+                    else acc[r][v] = vec{};
+                }
+            for (npy_intp k = 0; k < K; ++k) {
+                vec w[RNNPERF_NV];
+                for (int v = 0; v < RNNPERF_NV; ++v)
+                    memcpy(&w[v], WT + k * N + n + v * VW, sizeof(vec));
+                for (int r = 0; r < RNNPERF_RB; ++r) {
+                    const real a = A[(b + r) * K + k];
+                    for (int v = 0; v < RNNPERF_NV; ++v) acc[r][v] += a * w[v];
+                }
+            }
+            for (int r = 0; r < RNNPERF_RB; ++r)
+                for (int v = 0; v < RNNPERF_NV; ++v)
+                    memcpy(C + (b + r) * N + n + v * VW, &acc[r][v], sizeof(vec));
+        }
+        rnnperf_axpy_rows(b, rows, n, n + NB, N, K, A, WT, C, accumulate);  /* rows left over */
+    }
+    rnnperf_axpy_rows((npy_intp)0, rows, n, N, N, K, A, WT, C, accumulate);  /* columns left */
+}
+
+/* This thread's rows of a batch of B: whole register blocks, one contiguous range each. */
+static void rnnperf_my_rows(npy_intp B, npy_intp* r0, npy_intp* r1) {
+    int nt = 1, tid = 0;
+#ifdef _OPENMP
+    nt = omp_get_num_threads();
+    tid = omp_get_thread_num();
+#endif
+    npy_intp blocks = (B + RNNPERF_RB - 1) / RNNPERF_RB;
+    npy_intp per = (blocks + nt - 1) / nt;
+    *r0 = tid * per * RNNPERF_RB < B ? tid * per * RNNPERF_RB : B;
+    *r1 = (tid + 1) * per * RNNPERF_RB < B ? (tid + 1) * per * RNNPERF_RB : B;
+}
+
+/* Threads worth starting: no more than whole register blocks of rows (a batch of 1: one). */
+static int rnnperf_threads(npy_intp B) {
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    npy_intp blocks = B / RNNPERF_RB;
+    if (nt > blocks) nt = blocks > 1 ? (int)blocks : 1;
+    return nt;
+}
+"""
+
+
+class _RowParallelOp(OpenMPOp):
+    """OpenMP on (when the compiler has it) whatever PyTensor's ``openmp`` flag says: that
+    flag governs PyTensor's Elemwise; these kernels follow ``threads=`` (OMP_NUM_THREADS)."""
+
+    def __init__(self):
+        super().__init__(openmp=True)
+
+    def c_support_code(self, **kwargs):
+        return _SUPPORT
+
+    def c_code_cache_version(self):
+        return (4,)
+
+
+def _steps(states_ndim: int, shape) -> tuple[int, int, int]:
+    """``(T, B, H)`` of a ``(T, B, H)`` or single-sequence ``(T, H)`` block of states."""
+    if states_ndim == 3:
+        return shape[0], shape[1], shape[2]
+    return shape[0], 1, shape[1]
+
+
+def _contiguous(names: list[str]) -> str:
+    """C: a C-contiguous new reference ``c_<name>`` for each input (released in ``_release``)."""
+    return "\n".join(f"PyArrayObject* c_{n} = (PyArrayObject*)PyArray_GETCONTIGUOUS({n});"
+                     for n in names)
+
+
+def _release(names: list[str]) -> str:
+    return "\n".join(f"Py_XDECREF(c_{n});" for n in names)
+
+
+def _ensure_output(out: str, ndim: str, dims: str, typenum: str) -> str:
+    """C: reuse ``out`` when it has the wanted shape and is C-contiguous, else allocate it."""
+    return f"""
+    if ({out} == NULL || PyArray_NDIM({out}) != {ndim} || !PyArray_IS_C_CONTIGUOUS({out})
+        || !PyArray_CompareLists(PyArray_DIMS({out}), {dims}, {ndim})) {{
+        Py_XDECREF({out});
+        {out} = (PyArrayObject*)PyArray_EMPTY({ndim}, {dims}, {typenum}, 0);
+    }}
+    if ({out} == NULL) {{ err = 1; goto done; }}
+    """
+
+
+class ElmanRecurrence(_RowParallelOp):
+    """Every state of ``h_t = tanh(xw_t + h_{t-1} Whh^T)``: ``(xw, h0, Whh) -> states``."""
+
+    __props__ = ()
+
+    def make_node(self, xw, h0, whh):
+        xw, h0, whh = (pt.as_tensor_variable(v) for v in (xw, h0, whh))
+        if xw.ndim not in (2, 3) or h0.ndim != xw.ndim - 1 or whh.ndim != 2:
+            raise TypeError("ElmanRecurrence: want xw (T,[B,]H), h0 ([B,]H), Whh (H,H)")
+        if len({xw.dtype, h0.dtype, whh.dtype}) != 1 or xw.dtype not in _TANH:
+            raise TypeError("ElmanRecurrence: xw, h0 and Whh must share float32 or float64")
+        return Apply(self, [xw, h0, whh], [xw.type()])
+
+    def infer_shape(self, fgraph, node, shapes):
+        return [shapes[0]]
+
+    def perform(self, node, inputs, outputs):
+        xw, h0, whh = inputs
+        states = np.empty_like(xw)
+        h = h0
+        for t in range(xw.shape[0]):
+            h = states[t] = np.tanh(xw[t] + h @ whh.T)
+        outputs[0][0] = states
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        xw, h0, whh = inputs
+        (out,) = outputs
+        tanh = _TANH[node.inputs[0].dtype]
+        ctype = f"dtype_{out}"
+        names = [xw, h0, whh]
+        return f"""
+        {{
+        int err = 0;
+        {_contiguous(names)}
+        if (!c_{xw} || !c_{h0} || !c_{whh}) {{ err = 1; goto done; }}
+        {{
+        const int nd = PyArray_NDIM(c_{xw});
+        const npy_intp T = PyArray_DIMS(c_{xw})[0];
+        const npy_intp B = nd == 3 ? PyArray_DIMS(c_{xw})[1] : 1;
+        const npy_intp H = PyArray_DIMS(c_{xw})[nd - 1];
+        if (PyArray_DIMS(c_{whh})[0] != H || PyArray_DIMS(c_{whh})[1] != H
+            || PyArray_SIZE(c_{h0}) != B * H) {{
+            PyErr_Format(PyExc_ValueError, "ElmanRecurrence: xw (T,B,%ld) needs Whh "
+                         "(%ld,%ld) and h0 (B,%ld)", (long)H, (long)H, (long)H, (long)H);
+            err = 1; goto done;
+        }}
+        {_ensure_output(out, "nd", f"PyArray_DIMS(c_{xw})", f"PyArray_TYPE(c_{xw})")}
+        {{
+        const {ctype}* xs = (const {ctype}*)PyArray_DATA(c_{xw});
+        const {ctype}* w = (const {ctype}*)PyArray_DATA(c_{whh});
+        {ctype}* states = ({ctype}*)PyArray_DATA({out});
+        const {ctype}* prev = (const {ctype}*)PyArray_DATA(c_{h0});
+        const npy_intp n = B * H;
+        /* Whh^T once per call: the product reads it row by row (h_t = ... + h_{{t-1}} Whh^T) */
+        {ctype}* wt = ({ctype}*)malloc((H * H > 0 ? H * H : 1) * sizeof({ctype}));
+        if (!wt) {{ PyErr_NoMemory(); err = 1; goto done; }}
+        for (npy_intp i = 0; i < H; ++i)
+            for (npy_intp j = 0; j < H; ++j) wt[j * H + i] = w[i * H + j];
+        #pragma omp parallel num_threads(rnnperf_threads(B))
+        {{
+            npy_intp r0, r1;
+            rnnperf_my_rows(B, &r0, &r1);       /* these rows, through every step */
+            const npy_intp m = (r1 - r0) * H;
+            const {ctype}* p = prev + r0 * H;
+            for (npy_intp t = 0; t < T && m > 0; ++t) {{
+                {ctype}* s = states + t * n + r0 * H;
+                memcpy(s, xs + t * n + r0 * H, m * sizeof({ctype}));
+                rnnperf_gemm_rows<{ctype}>(r1 - r0, H, H, p, wt, s, 1);
+                for (npy_intp i = 0; i < m; ++i) s[i] = {tanh}(s[i]);
+                p = s;
+            }}
+        }}
+        free(wt);
+        }}
+        }}
+        done:
+        {_release(names)}
+        if (err) {{ {sub['fail']} }}
+        }}
+        """
+
+class ElmanRecurrenceGrad(_RowParallelOp):
+    """The backward loop: ``(states, Whh, g, last[, dstates]) -> (da, dh0)``.
+
+    ``g[b]`` is the gradient of sequence b's final state ``states[last[b], b]``; ``dstates``
+    (with ``with_dstates``) the gradient of every state.
+    """
+
+    __props__ = ("with_dstates",)
+
+    def __init__(self, with_dstates: bool = False):
+        super().__init__()
+        self.with_dstates = bool(with_dstates)
+
+    def make_node(self, states, whh, g, last, dstates=None):
+        states, whh, g, last = (pt.as_tensor_variable(v) for v in (states, whh, g, last))
+        inputs = [states, whh, g, last]
+        if self.with_dstates:
+            inputs.append(pt.as_tensor_variable(dstates))
+        if states.ndim not in (2, 3) or g.ndim != states.ndim - 1 or last.ndim != 1:
+            raise TypeError("ElmanRecurrenceGrad: want states (T,[B,]H), g ([B,]H), last (B,)")
+        if last.dtype != "int64":
+            raise TypeError("ElmanRecurrenceGrad: last must be int64")
+        return Apply(self, inputs, [states.type(), g.type()])
+
+    def infer_shape(self, fgraph, node, shapes):
+        return [shapes[0], shapes[2]]
+
+    def perform(self, node, inputs, outputs):
+        states, whh, g, last = inputs[:4]
+        dstates = inputs[4] if self.with_dstates else None
+        T, B, H = _steps(states.ndim, states.shape)
+        hs = states.reshape(T, B, H)
+        gs = g.reshape(B, H)
+        da = np.empty_like(hs)
+        dh = np.zeros((B, H), dtype=states.dtype)
+        for t in range(T - 1, -1, -1):
+            dh[last == t] += gs[last == t]
+            if dstates is not None:
+                dh += dstates.reshape(T, B, H)[t]
+            da[t] = dh * (1 - hs[t] * hs[t])
+            dh = da[t] @ whh
+        outputs[0][0] = da.reshape(states.shape)
+        outputs[1][0] = dh.reshape(g.shape)
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        states, whh, g, last = inputs[:4]
+        dstates = inputs[4] if self.with_dstates else None
+        da_out, dh_out = outputs
+        ctype = f"dtype_{da_out}"
+        names = [n for n in (states, whh, g, last, dstates) if n is not None]
+        add_dstates, check_dstates = _dstates_code(ctype, dstates)
+        return f"""
+        {{
+        int err = 0;
+        {_contiguous(names)}
+        if ({" || ".join(f"!c_{n}" for n in names)}) {{ err = 1; goto done; }}
+        {{
+        const int nd = PyArray_NDIM(c_{states});
+        const npy_intp T = PyArray_DIMS(c_{states})[0];
+        const npy_intp B = nd == 3 ? PyArray_DIMS(c_{states})[1] : 1;
+        const npy_intp H = PyArray_DIMS(c_{states})[nd - 1];
+        const npy_intp n = B * H;
+        if (PyArray_DIMS(c_{whh})[0] != H || PyArray_DIMS(c_{whh})[1] != H
+            || PyArray_SIZE(c_{g}) != n || PyArray_SIZE(c_{last}) != B {check_dstates}) {{
+            PyErr_SetString(PyExc_ValueError, "ElmanRecurrenceGrad: states (T,B,H) need "
+                            "Whh (H,H), g (B,H), last (B,) and dstates (T,B,H)");
+            err = 1; goto done;
+        }}
+        {_ensure_output(da_out, "nd", f"PyArray_DIMS(c_{states})", f"PyArray_TYPE(c_{states})")}
+        {_ensure_output(dh_out, "nd - 1", f"PyArray_DIMS(c_{g})", f"PyArray_TYPE(c_{g})")}
+        {{
+        const {ctype}* hs = (const {ctype}*)PyArray_DATA(c_{states});
+        const {ctype}* w = (const {ctype}*)PyArray_DATA(c_{whh});
+        const {ctype}* gs = (const {ctype}*)PyArray_DATA(c_{g});
+        const npy_int64* lastp = (const npy_int64*)PyArray_DATA(c_{last});
+        {ctype}* da = ({ctype}*)PyArray_DATA({da_out});
+        {ctype}* dh = ({ctype}*)PyArray_DATA({dh_out});
+        memset(dh, 0, n * sizeof({ctype}));
+        #pragma omp parallel num_threads(rnnperf_threads(B))
+        {{
+            npy_intp r0, r1;
+            rnnperf_my_rows(B, &r0, &r1);       /* these rows, through every step */
+            const npy_intp m = (r1 - r0) * H;
+            {ctype}* d = dh + r0 * H;
+            for (npy_intp t = T - 1; t >= 0 && m > 0; --t) {{
+                const {ctype}* h = hs + t * n + r0 * H;
+                {ctype}* dat = da + t * n + r0 * H;
+                for (npy_intp b = r0; b < r1; ++b)
+                    if (lastp[b] == t)
+                        for (npy_intp j = 0; j < H; ++j) dh[b * H + j] += gs[b * H + j];
+                {add_dstates}
+                for (npy_intp i = 0; i < m; ++i) dat[i] = d[i] * (1 - h[i] * h[i]);
+                rnnperf_gemm_rows<{ctype}>(r1 - r0, H, H, dat, w, d, 0);
+            }}
+        }}
+        }}
+        }}
+        done:
+        {_release(names)}
+        if (err) {{ {sub['fail']} }}
+        }}
+        """
+
+
+def _dstates_code(ctype: str, dstates: str | None) -> tuple[str, str]:
+    """C for the optional ``dstates`` input: adding its step ``t`` into ``dh``, and its size
+    check; both empty without it."""
+    if not dstates:
+        return "", ""
+    return (f"const {ctype}* ds = (const {ctype}*)PyArray_DATA(c_{dstates}) "
+            f"+ t * n + r0 * H; for (npy_intp i = 0; i < m; ++i) d[i] += ds[i];",
+            f"|| PyArray_SIZE(c_{dstates}) != T * n")

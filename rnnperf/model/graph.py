@@ -1,0 +1,188 @@
+"""The seed graph: the Elman RNN of the classic Theano tutorial, written once for every
+Theano-family library.
+
+``h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)`` from ``h_0 = 0`` run by **scan**,
+``p = softmax(Why h_T + by)``, categorical cross-entropy, SGD, argmax prediction.
+
+The tutorial's own code does not run (``forward_step`` is never defined, the target is a matrix,
+the function is recompiled on every ``train`` call). :func:`build_seed_graph` is the working
+version, written against a small namespace (:class:`GraphLib`) so that the *same* graph is built by
+PyTensor (every backend) and by legacy Theano 1.0.5, whose APIs differ only in module names.
+
+Two variants share one step function:
+
+* single sequence: ``x`` is ``(T, I)``, ``y`` an int, ``p`` is ``(O,)``;
+* batched minibatch: ``x`` is ``(T, B, I)`` with ``lengths`` ``(B,)``; a mask freezes the state of a
+  finished sequence, so each row equals running that sequence alone; the loss is the batch mean.
+
+Three formulations, all in the parity matrix:
+
+* ``seed``: the tutorial's literal step, ``Wxh x_t`` computed inside the loop;
+* ``hoisted``: one ``(T*B, I) x (I, H)`` GEMM for every input projection before the scan, only
+  ``Whh`` inside it, and the weight gradients as single GEMMs after the backward scan (see
+  :mod:`rnnperf.model.hoisted`).  Same function, same numbers, fewer and larger matrix products;
+* ``fused``: the hoisted graph with its forward and backward loops as C kernels instead of scans
+  (:mod:`rnnperf.model.fused`; PyTensor's C backend only, ``GraphLib.fused_scan``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from ..errors import ConfigError
+from .spec import PARAM_NAMES
+
+
+@dataclasses.dataclass
+class GraphLib:
+    """The handful of symbols the seed graph needs from a Theano-family library."""
+
+    T: Any                       # pytensor.tensor or theano.tensor
+    scan: Callable               # scan(fn, sequences, outputs_info, non_sequences, strict) -> outputs
+    grad: Callable
+    shared: Callable
+    tensor: Callable             # tensor(name, dtype, shape) -> symbolic input
+    hoisted_scan: Callable = None  # type: ignore[assignment]  # set in __post_init__
+    fused_scan: Callable | None = None  # the hoisted recurrence with C-kernel loops, if any
+
+    def __post_init__(self):
+        if self.hoisted_scan is None:
+            self.hoisted_scan = hoisted_recurrence
+
+
+@dataclasses.dataclass
+class SeedGraph:
+    """Symbolic inputs, shared parameters and outputs of one variant, ready to compile."""
+
+    x: Any
+    y: Any
+    lengths: Any | None
+    lr: Any
+    params: dict[str, Any]
+    probs: Any
+    loss: Any
+    grads: dict[str, Any]
+    updates: list
+
+    def inputs(self, *, with_y: bool = False, with_lr: bool = False) -> list:
+        out = [self.x] + ([self.lengths] if self.lengths is not None else [])
+        if with_y:
+            out.append(self.y)
+        if with_lr:
+            out.append(self.lr)
+        return out
+
+
+def softmax_and_logp(T, z):
+    """Numerically stable softmax and log-softmax along the last axis, in plain ops."""
+    shifted = z - T.max(z, axis=-1, keepdims=True)
+    logsum = T.log(T.sum(T.exp(shifted), axis=-1, keepdims=True))
+    logp = shifted - logsum
+    return T.exp(logp), logp
+
+
+def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
+                     formulation: str = "seed", dtype: str = "float32",
+                     shape: tuple[int, ...] | None = None) -> SeedGraph:
+    """Build the RNN graph once for any Theano-family library.
+
+    ``shared`` holds the engine's shared variables, one per parameter, created once and reused by
+    every compiled function so that parameters stay on the engine's side between calls.
+    ``shape`` fixes the static input shape (``(T, I)`` or ``(T, B, I)``) for backends that need it
+    at trace time (PyTensor's JAX Scan conversion); ``None`` leaves it dynamic.
+    """
+    T = lib.T
+    Wxh, Whh, Why, bh, by = (shared[n] for n in PARAM_NAMES)
+    n_hidden = shared["Whh"].get_value(borrow=True).shape[0]
+
+    if batched:
+        x = lib.tensor("x", dtype, shape or (None, None, None))
+        lengths = lib.tensor("lengths", "int64", (shape[1],) if shape else (None,))
+        y = lib.tensor("y", "int64", (shape[1],) if shape else (None,))
+        h0 = T.zeros((x.shape[1], n_hidden), dtype=dtype)
+    else:
+        x = lib.tensor("x", dtype, shape or (None, None))
+        lengths = None
+        y = lib.tensor("y", "int64", ())
+        h0 = T.zeros((n_hidden,), dtype=dtype)
+
+    if formulation == "seed":
+        h_last = _seed_last_state(lib, x, lengths, h0, Wxh, Whh, bh, dtype)
+    elif formulation in ("hoisted", "fused"):
+        # One GEMM for every input projection; only Whh stays in the recurrence. The recurrence
+        # runs unmasked and a sequence's final state is read at its own last step: h_T of the
+        # masked recurrence is h_{len-1} of the unmasked one, so the function is the seed's,
+        # while each step loses the mask's elementwise work and its tanh stays a one-input
+        # elementwise op that C compilers vectorise (docs/performance.md).
+        recurrence = lib.hoisted_scan if formulation == "hoisted" else lib.fused_scan
+        if recurrence is None:
+            raise ConfigError("formulation=fused: this engine has no fused recurrence kernels "
+                              "(PyTensor's C backend has)")
+        _, h_last = recurrence(lib, x, Wxh, bh, Whh, h0, lengths)
+    else:
+        raise ValueError(f"unknown formulation {formulation!r}")
+
+    z = T.dot(h_last, Why.T) + by
+    probs, logp = softmax_and_logp(T, z)
+    if batched:
+        loss = -T.mean(logp[T.arange(y.shape[0]), y])
+    else:
+        loss = -logp[y]
+    grad_list = lib.grad(loss, [shared[n] for n in PARAM_NAMES])
+    grads = dict(zip(PARAM_NAMES, grad_list))
+    lr = lib.tensor("lr", dtype, ())
+    updates = [(shared[n], shared[n] - lr * grads[n]) for n in PARAM_NAMES]
+    return SeedGraph(x=x, y=y, lengths=lengths, lr=lr, params=shared, probs=probs, loss=loss,
+                     grads=grads, updates=updates)
+
+
+def _seed_last_state(lib: GraphLib, x, lengths, h0, Wxh, Whh, bh, dtype: str):
+    """``h_T`` of the seed formulation: the tutorial's literal step in a scan."""
+    T = lib.T
+    batched = lengths is not None
+    # The tutorial's literal step, Wxh x_t inside the loop. mask[t, b] = 1 while sequence b
+    # is still running; a finished state stops changing.
+    if batched:
+        mask = T.cast(T.lt(T.arange(x.shape[0]).dimshuffle(0, "x"),
+                           lengths.dimshuffle("x", 0)), dtype).dimshuffle(0, 1, "x")
+
+    def freeze(m_t, h_new, h_prev):
+        return h_new if m_t is None else m_t * h_new + (1 - m_t) * h_prev
+
+    def step(x_t, *rest):
+        m_t, h_prev = (rest[0], rest[1]) if batched else (None, rest[0])
+        if batched:
+            pre = T.dot(x_t, Wxh.T) + T.dot(h_prev, Whh.T) + bh
+        else:
+            pre = T.dot(Wxh, x_t) + T.dot(Whh, h_prev) + bh
+        return freeze(m_t, T.tanh(pre), h_prev)
+
+    sequences = [x] + ([mask] if batched else [])
+    states = lib.scan(step, sequences=sequences, outputs_info=[h0],
+                      non_sequences=[Wxh, Whh, bh], strict=True)
+    return states[-1]
+
+
+def hoisted_recurrence(lib: GraphLib, x, Wxh, bh, Whh, h0, lengths=None, loop=None):
+    """``h_t = tanh(xw_t + Whh h_{t-1})`` over ``xw = x Wxh^T + bh``, unmasked.
+
+    Returns every state and each sequence's final one: ``h_{len-1}`` (``h_T`` without lengths).
+    ``xw`` is one GEMM for every step at once. Backends may swap in a recurrence with a
+    hand-written gradient (``GraphLib.hoisted_scan``), and the loop itself: ``loop(xw, h0, Whh)
+    -> states`` (a fused kernel) instead of the scan.
+    """
+    T = lib.T
+    xw = T.dot(x, Wxh.T) + bh
+
+    def step(xw_t, h_prev, w):
+        return T.tanh(xw_t + T.dot(h_prev, w.T))
+
+    if loop is not None:
+        states = loop(xw, h0, Whh)
+    else:
+        states = lib.scan(step, sequences=[xw], outputs_info=[h0], non_sequences=[Whh],
+                          strict=True)
+    if lengths is None:
+        return states, states[-1]
+    return states, states[lengths - 1, T.arange(states.shape[1])]

@@ -1,0 +1,86 @@
+"""What a tune shows and writes: the ranked table, the bar plot, the winner's rc file."""
+
+from __future__ import annotations
+
+from .. import flags
+from ..bench import results as res
+from .rank import parity_error, verdict
+
+
+def render(ranked, best, console=None) -> None:
+    from rich.table import Table
+
+    from ..ui import stdout_console
+    console = console or stdout_console()
+    shapes = len({res.shape_label(m.shape) for m in ranked}) > 1
+    table = Table(title=f"rnnperf tune: {ranked[0].task if ranked else ''}, ranked by "
+                        "sequences/s; parity = worst error relative to the oracle's scale")
+    cols = ["#", "profile"] + (["shape"] if shapes else []) + [
+        "seq/s", "vs best", "parity err", "compile s", "host", "status"]
+    for col in cols:
+        table.add_column(col, justify="right" if col in ("#", "seq/s", "vs best", "parity err",
+                                                         "compile s") else "left")
+    for i, m in enumerate(ranked, 1):
+        v = verdict(m)
+        ratio = f"{m.seq_per_s / best.seq_per_s:.2f}x" if best and m.seq_per_s else "-"
+        row = [str(i) if v == "ok" else "-", m.profile] + (
+            [res.shape_label(m.shape)] if shapes else []) + [
+            f"{m.seq_per_s:.1f}" if m.seq_per_s else "-", ratio, parity_error(m),
+            f"{m.compile_s:.2f}" if m.compile_s is not None else "-", m.host or "-", v]
+        table.add_row(*row, style="bold green" if m is best else (None if v == "ok" else "red"))
+    console.print(table)
+    for m in ranked:
+        if m.error:
+            console.print(f"{m.profile}: {m.status}: {m.error}", markup=False, highlight=False)
+
+
+def rc_text(best, runner_up, doc: res.ResultsDoc, n_points: int, n_rejected: int) -> str:
+    """The winner's explicit keys as an rc file, headed by the figures it was chosen on."""
+    values = {k: s.value for k, s in flags.parse_flags(best.profile, "profile")}
+    machine = doc.machine or {}
+    parity = best.extra.get("parity", {})
+    lead = (f"{best.seq_per_s / runner_up.seq_per_s:.2f}x the runner-up ({runner_up.profile}, "
+            f"{runner_up.seq_per_s:.1f} seq/s)" if runner_up else "no runner-up passed parity")
+    header = "\n".join([
+        f"Chosen by rnnperf tune on {res.now()}",
+        f"machine: {best.host or machine.get('hostname', '?')}, {machine.get('cpu', '?')}, "
+        f"{machine.get('cores_logical', '?')} logical cores",
+        f"shape {res.shape_label(best.shape)}, task {best.task}; {n_points} points measured, "
+        f"{n_rejected} rejected",
+        f"throughput {best.seq_per_s:.1f} seq/s (median {best.median_s * 1e3:.3f} ms per step, "
+        f"threads {best.threads}), {lead}",
+        f"parity vs the float64 NumPy oracle: worst relative error {parity_error(best)} "
+        f"({parity.get('quantity', '?')}, tolerance {parity.get('tolerance', '?')})",
+        f"compile + first call {best.compile_s:.2f} s" if best.compile_s is not None else
+        "compile time not measured",
+    ])
+    return flags.write_rc(values, header)
+
+
+def plot_ranked(ranked, best, out, title: str) -> str:
+    """Horizontal bars of sequences/s per point; rejected points hatched red, never hidden."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = list(reversed(ranked))                        # fastest at the top
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * len(rows)), constrained_layout=True)
+    for y, m in enumerate(rows):
+        v = verdict(m)
+        color = "tab:green" if m is best else ("tab:blue" if v == "ok" else "tab:red")
+        ax.barh(y, m.seq_per_s or 0, color=color, hatch=None if v == "ok" else "//",
+                alpha=1.0 if v == "ok" else 0.5)
+        note = (f"{m.seq_per_s / best.seq_per_s:.2f}x" if best and m.seq_per_s else "") + \
+            ("" if v == "ok" else f"  {v}")
+        ax.text(m.seq_per_s or 0, y, f" {note}", va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), [f"{m.profile} {res.shape_label(m.shape)}"
+                                     if len({res.shape_label(r.shape) for r in rows}) > 1
+                                     else m.profile for m in rows], fontsize=7)
+    speeds = [m.seq_per_s for m in rows if m.seq_per_s]
+    if speeds and max(speeds) / min(speeds) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel("sequences/s (green: chosen, red hatched: rejected or failed)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return str(out)

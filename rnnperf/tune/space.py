@@ -1,0 +1,107 @@
+"""The space a tune measures: flag values (and shape keys) to combine, as harness jobs."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+from .. import flags
+from ..bench import results as res
+from ..errors import ConfigError
+
+
+def default_space() -> dict[str, list[str]]:
+    from .. import engines
+    cores = os.cpu_count() or 1
+    return {"engine": [n for n in engines.names() if engines.availability(n)[0]],
+            "floatX": ["float32", "float64"],
+            "threads": list(dict.fromkeys(["1", str(cores)])),
+            "formulation": list(flags.FORMULATIONS)}
+
+
+def read_space(path) -> dict[str, list[str]]:
+    """The ``[space]`` table of a TOML file, every key and value validated; errors name both."""
+    import tomllib
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read space file: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: unparsable TOML: {exc}") from None
+    stray = [k for k in data if k != "space"]
+    if stray:
+        raise ConfigError(f"{path}: unknown table or key {stray[0]!r} (expected only [space])")
+    table = data.get("space")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: no [space] table")
+    if not table:
+        raise ConfigError(f"{path}: [space] is empty: no point to measure")
+    space: dict[str, list[str]] = {}
+    for raw, values in table.items():
+        where = f"{path}: [space] {raw}"
+        values = values if isinstance(values, list) else [values]
+        if not values:
+            raise ConfigError(f"{where}: empty list: the space has no point")
+        if raw.strip().upper() in res.SHAPE_KEYS:
+            key = raw.strip().upper()
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+                raise ConfigError(f"{where}: shape values must be positive integers")
+            space[key] = [str(v) for v in values]
+            continue
+        key = flags.canonical_key(raw, where)
+        checked = []
+        for value in values:
+            if isinstance(value, (dict, list)):
+                raise ConfigError(f"{where}: bad value {value!r}: must be a string or number")
+            text = str(value)
+            if "," in text:
+                raise ConfigError(f"{where}: bad value {text!r}: a value cannot hold a comma")
+            checked.append(flags.check_value(key, text, where))
+        space[key] = list(dict.fromkeys(checked))
+    return space
+
+
+def build_space(space_file, engines_arg) -> dict[str, list[str]]:
+    from .. import engines
+    space = default_space()
+    if space_file:
+        space.update(read_space(space_file))
+    if engines_arg:
+        names = [n.strip() for n in engines_arg.split(",") if n.strip()]
+        for name in names:
+            if name != "pytensor":
+                engines.get(name)                       # unknown: one line, exit 2
+        space["engine"] = names
+    if not space.get("engine"):
+        raise ConfigError("the space has no engine (none is available here; see rnnperf "
+                          "engines)")
+    return space
+
+
+def expand(space: dict, shape: dict, task: str, base_flags, rc) -> list:
+    """Every point of the space as a harness Job, one per distinct profile x shape."""
+    from .. import engines
+    from ..bench.plan import Job
+    keys = list(space)
+    jobs, seen = [], set()
+    for combo in itertools.product(*(space[k] for k in keys)):
+        point = dict(zip(keys, combo))
+        engine = point.get("engine")
+        spec = engines.REGISTRY.get(engine)
+        family = engine == engines.registry.PYTENSOR_ALIAS or (spec and spec.has_formulations)
+        if not family:
+            point.pop("formulation", None)            # one formulation outside the family
+        elif spec and point.get("formulation", "seed") not in spec.formulations:
+            continue                                  # fused: pytensor-c's alone
+        text = ",".join(f"{k}={v}" for k, v in point.items() if k not in res.SHAPE_KEYS)
+        try:
+            config = flags.load(flags=list(base_flags or []) + [text], rc=rc)
+        except ConfigError as exc:
+            raise ConfigError(f"space point {text}: {exc}") from None
+        job = Job(config, {**shape, **{k: int(v) for k, v in point.items()
+                                       if k in res.SHAPE_KEYS}}, task)
+        if job.key not in seen:
+            seen.add(job.key)
+            jobs.append(job)
+    return jobs
