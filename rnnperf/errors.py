@@ -29,6 +29,19 @@ class Unavailable(RnnperfError):
     exit_code = 3
 
 
+#: what ``str.splitlines`` (and so a reader of stderr) takes for the end of a line
+LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def single_line(text: str) -> str:
+    """``text`` on one line: line breaks a user typed (a flag value, a file name) shown as
+    ``\\n``, so an error message stays the one line the exit-code API promises."""
+    text = str(text)
+    for char in LINE_BREAKS:
+        text = text.replace(char, repr(char)[1:-1])
+    return text
+
+
 def one_line(exc: BaseException) -> str:
     """Collapse an exception into a single line (workers report errors this way)."""
     text = " ".join(str(exc).split()) or type(exc).__name__

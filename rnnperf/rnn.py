@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import flags as flagslib
+from .engines.base import check_lr
 from .errors import ConfigError
 from .model.spec import init_params
 from .ui import progress_bar
@@ -29,7 +30,8 @@ class RNN:
         self.config = flagslib.load(flags=flags, rc=rc, use_env=use_env)
         self.n_in, self.n_hidden, self.n_out = n_in, n_hidden, n_out
         params = init_params(n_in, n_hidden, n_out, seed=seed, dtype=self.config.floatX)
-        self.engine = load(self.config.engine, self.config)(self.config, n_in, n_hidden, n_out, params)
+        engine_class = load(self.config.engine, self.config)
+        self.engine = engine_class(self.config, n_in, n_hidden, n_out, params)
 
     def __repr__(self):
         return (f"RNN({self.n_in}, {self.n_hidden}, {self.n_out}, "
@@ -59,7 +61,7 @@ class RNN:
         return self.engine.gradients(x, y, lengths)
 
     def train_step(self, x, y, lr: float = 0.1, lengths=None) -> float:
-        loss = self.engine.train_step(x, y, lr, lengths)
+        loss = self.engine.train_step(x, y, check_lr(lr), lengths)
         if not np.isfinite(loss):
             from .errors import CheckFailed
             raise CheckFailed(f"train_step: loss became {loss} (diverged; lower lr?)")
@@ -83,6 +85,7 @@ class RNN:
                               f"y {y.shape}")
         if epochs < 1 or batch_size < 1:
             raise ConfigError("fit: epochs and batch_size must be positive")
+        lr = check_lr(lr)
         n = len(X)
         batch_size = min(batch_size, n)
         lengths = None if lengths is None else np.asarray(lengths)

@@ -36,7 +36,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 #: the parent side of a benchmark: no engine module, no engine library, at import time
 PARENT_SIDE = ("rnnperf.cli", "rnnperf.cli.*", "rnnperf.tune", "rnnperf.tune.*", "rnnperf.bench",
                "rnnperf.bench.plan", "rnnperf.bench.sweep", "rnnperf.bench.runners",
-               "rnnperf.bench.process", "rnnperf.bench.results", "rnnperf.bench.machine",
+               "rnnperf.bench.process", "rnnperf.bench.results", "rnnperf.bench.measurement",
+               "rnnperf.bench.schema", "rnnperf.bench.machine",
                "rnnperf.bench.compare", "rnnperf.bench.table", "rnnperf.bench.plot",
                "rnnperf.bench.parity", "rnnperf.bench.warm", "rnnperf.bench.timing",
                "rnnperf.bench.flops")

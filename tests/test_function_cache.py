@@ -60,6 +60,7 @@ def trajectory(engine):
     return out
 
 
+@pytest.mark.slow  # compiles cold (the cache is empty), twice: with and without the cache
 @pytest.mark.parametrize("formulation", ["hoisted", "seed"])
 def test_miss_then_hit_runs_what_pytensor_runs(tmp_path, formulation):
     reference = make(f"formulation={formulation},function_cache=False")
@@ -98,6 +99,7 @@ def test_key_changes_with_shape_floatx_formulation_and_function():
         flags.load(flags="engine=pytensor-jax", use_env=False), "train", [], {})["backend"]
 
 
+@pytest.mark.slow  # compiles cold twice: the entry, then its replacement
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
 def test_a_corrupt_entry_is_compiled_again_and_replaced(tmp_path, capfd, damage):
     want = trajectory(make())
@@ -135,6 +137,7 @@ print(built.function_cache, "pytensor" in sys.modules, built.import_s >= 0, buil
 """
 
 
+@pytest.mark.slow  # compiles cold in a fresh process, then imports JAX in another
 def test_a_hit_in_a_fresh_process_never_imports_pytensor():
     def probe():
         proc = subprocess.run([sys.executable, "-c", HIT_PROBE], capture_output=True,

@@ -1,7 +1,8 @@
 """The bench harness: one worker per measurement, faults recorded, resume after a killed parent.
 
 Every sweep uses engine=numpy at a tiny shape with a tiny --min-time so that it takes about a
-second per measurement; no test asserts a wall-clock time.
+second per measurement; no test asserts a wall-clock time. The tests that run a sweep are ``slow``;
+planning and refused command lines are not.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def test_profiles_expand_engines_and_flags():
 
 # --- a sweep -------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # runs a sweep
 def test_sweep_never_imports_an_engine_in_the_parent(tmp_path):
     script = (
         "import sys; from rnnperf import cli\n"
@@ -126,6 +128,7 @@ def test_existing_out_is_refused_without_resume_or_force(tmp_path, capsys):
 
 # --- faults --------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # runs a sweep
 @pytest.mark.parametrize("fault, status, error", [
     ("sigkill", "failed", "killed by signal SIGKILL"),
     ("crash", "failed", "exit code 70"),
@@ -148,6 +151,7 @@ def test_faulty_worker_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch, 
     assert good.status == "ok" and good.median_s > 0
 
 
+@pytest.mark.slow  # runs a sweep
 def test_unavailable_engine_exits_3(tmp_path, monkeypatch):
     import rnnperf.engines as engines
     real = engines.availability
@@ -162,6 +166,7 @@ def test_unavailable_engine_exits_3(tmp_path, monkeypatch):
 
 # --- several workers per measurement (--processes) -----------------------------------------------
 
+@pytest.mark.slow  # runs a sweep
 def test_processes_pool_interleaved_workers_and_resume_tops_up(tmp_path, monkeypatch):
     from rnnperf.bench import process
     order = []
@@ -189,6 +194,7 @@ def test_processes_pool_interleaved_workers_and_resume_tops_up(tmp_path, monkeyp
         assert m.processes == 3 and m.times_s[:10] == first[m.key] and len(m.times_s) == 15
 
 
+@pytest.mark.slow  # runs a sweep
 def test_a_failing_later_worker_fails_the_measurement(tmp_path, monkeypatch):
     code, doc = bench(tmp_path, "--engines", "numpy", "--task", "forward", *TINY, "--rounds", "5")
     assert code == 0 and doc.results[0].processes == 1
@@ -208,6 +214,7 @@ def test_processes_must_be_positive(tmp_path, capsys):
 
 # --- resume --------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # runs a sweep
 def test_resume_keeps_ok_and_failed_and_reruns_timeout(tmp_path, monkeypatch):
     args = ["--engines", "numpy", "--task", "forward", *TINY, "--shape", "T=6,B=2,I=3,H=4",
             "--shape", "T=7,B=2,I=3,H=4"]
@@ -228,6 +235,7 @@ def test_resume_keeps_ok_and_failed_and_reruns_timeout(tmp_path, monkeypatch):
     assert now[keys[2]]["status"] == "ok"
 
 
+@pytest.mark.slow  # runs a sweep
 def test_parent_killed_mid_sweep_then_resume_runs_only_the_rest(tmp_path):
     path = tmp_path / "r.json"
     args = ["--engines", "numpy", "--task", "forward", *TINY, "--shape", "T=6,B=2,I=3,H=4",
@@ -257,6 +265,7 @@ def test_parent_killed_mid_sweep_then_resume_runs_only_the_rest(tmp_path):
     assert doc.results[0].to_json() == done            # not measured again
 
 
+@pytest.mark.slow  # runs a sweep
 def test_sigterm_stops_the_worker_and_keeps_what_finished(tmp_path):
     path = tmp_path / "r.json"
     proc = bench_process(tmp_path, "--engines", "numpy", "--task", "forward", *TINY,

@@ -117,6 +117,7 @@ def test_fit_synthetic_reaches_stated_accuracy():
     assert net.accuracy(d.X_test, d.y_test) >= 0.75  # README: ~0.8 with these settings
 
 
+@pytest.mark.slow  # the README's recipe: 30 epochs of digits on each float32 engine
 def test_digits_default_recipe_trains_every_float32_engine_alike():
     """The README's main job: the default recipe must converge, and not by luck of rounding
     (at lr=0.5 one float32 engine's loss exploded while others converged)."""

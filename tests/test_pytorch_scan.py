@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("torch", reason="the PyTorch backend needs PyTorch (pip install 'rnnperf[torch]')")
+pytest.importorskip("torch", reason="the PyTorch backend needs PyTorch (scripts/bootstrap.sh all)")
 pytensor = pytest.importorskip("pytensor", reason="needs PyTensor")
 
 import pytensor.tensor as pt  # noqa: E402

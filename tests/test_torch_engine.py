@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="the torch engine needs PyTorch (pip install "
-                                             "'rnnperf[torch]')")
+torch = pytest.importorskip("torch", reason="the torch engine needs PyTorch "
+                                             "(scripts/bootstrap.sh all)")
 
 from rnnperf import flags  # noqa: E402
 from rnnperf.engines.torch_engine import TorchEngine  # noqa: E402

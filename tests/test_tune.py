@@ -1,7 +1,8 @@
 """``rnnperf tune``: a tiny NumPy sweep end to end, here and on a 2-process Dask cluster.
 
 The sweeps use engine=numpy at T=5,B=2,I=3,H=4 with --min-time 0.001 so the file stays fast; the
-space is floatX x threads (4 points). One sweep is shared by the tests that only read it.
+space is floatX x threads (4 points). One sweep is shared by the tests that only read it; they
+and the Dask tests are ``slow``.
 """
 
 import functools
@@ -45,6 +46,7 @@ def sweep(tmp_path_factory):
     return tmp, code, results.load(tmp / "best.sweep.json")
 
 
+@pytest.mark.slow  # the shared sweep: four measurements
 def test_sweep_measures_every_point_and_writes_rc_plot_results(sweep):
     tmp, code, doc = sweep
     assert code == 0
@@ -57,6 +59,7 @@ def test_sweep_measures_every_point_and_writes_rc_plot_results(sweep):
     assert "engine = numpy" in text
 
 
+@pytest.mark.slow  # the shared sweep: four measurements
 def test_rc_reads_back_into_the_winning_profile(sweep):
     tmp, _, doc = sweep
     env = {k: v for k, v in os.environ.items() if k not in CLEAN}
@@ -69,6 +72,7 @@ def test_rc_reads_back_into_the_winning_profile(sweep):
     assert profile == best.profile and "engine=numpy" in profile
 
 
+@pytest.mark.slow  # the shared sweep: four measurements
 def test_parity_failure_is_rejected_and_never_chosen(sweep):
     _, _, doc = sweep
     verdicts = {m.profile: verdict(m) for m in doc.results}
@@ -98,9 +102,10 @@ def test_no_point_passing_parity_exits_1(tmp_path, monkeypatch):
 
 needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
                                 reason="Dask scale-out needs dask[distributed] "
-                                       "(pip install 'rnnperf[dask]')")
+                                       "(scripts/bootstrap.sh installs it)")
 
 
+@pytest.mark.slow  # the shared sweep, then the same on a local Dask cluster
 @needs_dask
 def test_dask_local_measures_the_same_points(sweep, tmp_path):
     _, _, local = sweep
@@ -120,6 +125,7 @@ def die_once(marker_dir, job, settings):
     return job.blank(status="ok")
 
 
+@pytest.mark.slow  # starts a local Dask cluster
 @needs_dask
 def test_lost_dask_worker_is_retried_once_then_failed(tmp_path, monkeypatch):
     jobs = tune_space.expand({"engine": ["numpy"], "floatX": ["float32", "float64"]},

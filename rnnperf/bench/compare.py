@@ -101,23 +101,21 @@ def exit_code(rows) -> int:
 
 
 def render(rows, threshold: float, console=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    console = console or Console()
-    table = Table(title=f"rnnperf compare (threshold {threshold:.1%} and beyond the IQRs)")
-    for col in ("engine", "profile", "shape", "task", "base ms", "±IQR", "new ms", "±IQR",
-                "new/base", "verdict"):
-        table.add_column(col, justify="right" if "ms" in col or col in ("±IQR", "new/base")
-                         else "left")
+    from ..ui import Column, stdout_console, table
+    console = console or stdout_console()
+    cols = [Column("engine"), Column("profile"), Column("shape"), Column("task"),
+            Column("base ms", right=True), Column("±IQR", right=True), Column("new ms", right=True),
+            Column("±IQR", right=True), Column("new/base", right=True), Column("verdict")]
+    cells, styles = [], []
     for row in rows:
         m = row.new or row.base
-        style = {"REGRESSION": "bold red", "FAILED": "bold red", "faster": "green"}.get(
-            row.verdict)
-        table.add_row(m.engine, m.profile, shape_label(m.shape), m.task,
-                      *_ms(row.base), *_ms(row.new),
-                      f"{row.ratio:.3f}" if row.ratio is not None else "-",
-                      row.verdict, style=style)
-    console.print(table)
+        cells.append([m.engine, m.profile, shape_label(m.shape), m.task, *_ms(row.base),
+                      *_ms(row.new), f"{row.ratio:.3f}" if row.ratio is not None else "-",
+                      row.verdict])
+        styles.append({"REGRESSION": "bold red", "FAILED": "bold red", "faster": "green"}.get(
+            row.verdict))
+    console.print(table(cols, cells, wide=True, styles=styles,
+                        title=f"rnnperf compare (threshold {threshold:.1%} and beyond the IQRs)"))
 
 
 def _ms(m: Measurement | None) -> tuple[str, str]:

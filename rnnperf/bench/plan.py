@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import socket
 
 from ..errors import ConfigError
@@ -29,7 +30,7 @@ def parse_shape(text: str) -> dict:
         key = key.strip().upper()
         if not sep or key not in res.SHAPE_KEYS:
             raise ConfigError(f"--shape {text}: bad token {token!r} (expected T=,B=,I=,H=[,O=])")
-        if not value.strip().isdigit() or int(value) < 1:
+        if not re.fullmatch(r"[0-9]+", value.strip()) or int(value) < 1:
             raise ConfigError(f"--shape {text}: {key}={value!r} must be a positive integer")
         shape[key] = int(value)
     missing = [k for k in ("T", "B", "I", "H") if k not in shape]

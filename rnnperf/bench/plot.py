@@ -9,11 +9,19 @@ never silent. Agg backend: no display needed.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..errors import ConfigError
 from .results import ResultsDoc, shape_label
 
 
 def plot(doc: ResultsDoc, out, title: str | None = None) -> str:
+    """Draw ``doc`` into the PNG ``out`` (``.png`` added when it has no suffix); its path."""
+    out = Path(out)
+    if out.suffix == "":
+        out = out.with_suffix(".png")          # what matplotlib would write, said aloud
+    if out.is_dir():
+        raise ConfigError(f"{out}: is a directory; -o names the PNG to write")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -6,6 +6,12 @@ never imports an engine: it starts ``python -m rnnperf.bench.worker JOB`` (:mod:
 the profile in the environment (``RNNPERF_WORKER_FLAGS``) and the thread pins set, sends the
 payload as JSON on stdin and reads one JSON object back from the last stdout line that carries
 :data:`MARKER`. Anything else a library prints goes to stderr, so it cannot corrupt the answer.
+
+A worker never outlives its parent, whatever killed the parent (SIGKILL, the terminal's SIGHUP):
+a worker measuring beside a ``--resume`` would skew its numbers. :func:`run_worker` hands the
+worker its pid (``RNNPERF_PARENT_PID``) and the read end of a pipe whose write end only this
+process holds (``RNNPERF_PARENT_FD``); :func:`rnnperf.bench.worker.die_with_parent` arms the
+kernel's parent-death signal on Linux and watches the pipe elsewhere.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from .results import STATUSES
 
 MARKER = "RNNPERF-RESULT "
 FLAGS_VAR = "RNNPERF_WORKER_FLAGS"
+#: the parent's pid, and the fd of the pipe read end the worker gets (EOF: the parent is gone)
+PARENT_PID_VAR = "RNNPERF_PARENT_PID"
+PARENT_FD_VAR = "RNNPERF_PARENT_FD"
 #: the variables BLAS and OpenMP pools read their thread count from, when they load
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS")
@@ -104,10 +113,23 @@ def run_worker(job: str, config, payload: dict, timeout: float | None = None,
                extra_env: dict | None = None) -> WorkerResult:
     """Run one job in a fresh worker process and return what it reported, whatever happened."""
     cmd = [worker_python(config), "-m", "rnnperf.bench.worker", job]
+    env = worker_env(config, extra_env)
+    # The worker dies with this process (see the module docstring). Its parent-death signal
+    # fires when the *thread* that started it exits: this thread, which waits in communicate()
+    # below for the worker's whole life. The pipe's ends are non-inheritable (os.pipe); pass_fds
+    # makes the read end inheritable for this worker alone, and only we hold the write end.
+    watch_r, watch_w = os.pipe()
+    env[PARENT_PID_VAR], env[PARENT_FD_VAR] = str(os.getpid()), str(watch_r)
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=worker_env(config, extra_env),
-                            text=True, start_new_session=True)
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, text=True,
+                                start_new_session=True, pass_fds=(watch_r,))
+    except BaseException:
+        os.close(watch_w)
+        raise
+    finally:
+        os.close(watch_r)
     _live.add(proc)
     try:
         out, err = proc.communicate(json.dumps(payload), timeout=timeout)
@@ -121,6 +143,7 @@ def run_worker(job: str, config, payload: dict, timeout: float | None = None,
         raise
     finally:
         _live.discard(proc)
+        os.close(watch_w)            # the worker has exited (or was killed): nothing to watch
     wall = time.perf_counter() - start
     answer = None
     for line in reversed(out.splitlines()):

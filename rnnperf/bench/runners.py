@@ -41,7 +41,7 @@ def connect(scheduler: str, timeout: float):
         import dask
         from distributed import Client, LocalCluster
     except ImportError:
-        raise Unavailable("Dask is not installed (pip install 'rnnperf[dask]')") from None
+        raise Unavailable("Dask is not installed (run scripts/bootstrap.sh)") from None
     if scheduler == "local":
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
             cluster = LocalCluster(n_workers=LOCAL_WORKERS, threads_per_worker=1,

@@ -60,6 +60,8 @@ def open_document(out, resume: bool, force: bool) -> res.ResultsDoc:
     """The document to fill: resumed, fresh, or a refusal (exit 2) naming the file."""
     from .machine import library_versions, machine_facts
     path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; --out names the results file to write")
     if resume and path.exists():
         doc = res.load(path)                        # corrupt/foreign: ConfigError, untouched
     elif path.exists() and not force:

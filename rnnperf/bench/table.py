@@ -5,13 +5,24 @@ Printed by ``bench`` and ``table`` (rich, to stdout) and as Markdown for docs.
 
 from __future__ import annotations
 
-from ..ui import stdout_console
+import dataclasses
+
+from ..ui import Column, print_lines, stdout_console, table
 from .results import shape_label
 
-
-COLUMNS = ("profile", "shape", "task", "status", "median ms", "IQR ms", "seq/s", "GFLOP/s",
-           "peak GFLOP/s", "peak %", "x baseline", "import s", "compile s", "RSS MB", "threads",
-           "device")
+#: every column; without ``--wide`` the essential ones (a failed row is red, and its status and
+#: error are listed under the table)
+TABLE_COLUMNS = [
+    Column("profile"), Column("shape"), Column("task"), Column("status", essential=False),
+    Column("median ms", right=True), Column("IQR ms", right=True),
+    Column("seq/s", right=True, essential=False), Column("GFLOP/s", right=True, essential=False),
+    Column("peak GFLOP/s", right=True, essential=False), Column("peak %", right=True),
+    Column("x baseline", right=True), Column("import s", right=True, essential=False),
+    Column("compile s", right=True, essential=False), Column("RSS MB", right=True,
+                                                             essential=False),
+    Column("threads", right=True, essential=False), Column("device"),
+]
+COLUMNS = tuple(c.name for c in TABLE_COLUMNS)
 
 
 def baseline_medians(measurements, baseline: str) -> dict:
@@ -51,22 +62,36 @@ def compile_cell(m) -> str:
     return f"{m.compile_s:.2f}"
 
 
-def render_results(measurements, console=None, baseline: str = "torch") -> None:
-    from rich.table import Table
+def short_profile(m) -> str:
+    """``pytensor-c hoisted threads=1``: the engine, its formulation, then its other keys,
+    space-separated so that a narrow terminal wraps between them."""
+    keys = [kv.removeprefix("formulation=") for kv in (m.profile or "").split(",")
+            if kv and not kv.startswith("engine=")]
+    return " ".join([m.engine] + keys)
+
+
+def short_shape(shape: dict) -> str:
+    """``100x32x128x256`` (T x B x I x H), and ``/O`` when the classes are not the default 10."""
+    text = "x".join(str(shape[k]) for k in ("T", "B", "I", "H"))
+    return text if shape.get("O", 10) == 10 else f"{text}/{shape['O']}"
+
+
+def render_results(measurements, console=None, baseline: str = "torch",
+                   wide: bool = False) -> None:
     console = console or stdout_console()
-    table = Table(title=f"rnnperf bench (x baseline: speed-up over the best {baseline} "
-                        "measurement of the same shape and task in this document)")
-    for col in COLUMNS:
-        table.add_column(col, justify="left" if col in ("profile", "shape", "task", "status",
-                                                        "device") else "right")
-    errors = []
-    for m, row in zip(measurements, result_rows(measurements, baseline)):
-        table.add_row(*row, style=None if m.ok else "red")
-        if m.error:
-            errors.append(f"{m.key}: {m.status}: {m.error}")
-    console.print(table)
-    for line in errors:
-        console.print(line, markup=False, highlight=False)
+    rows = result_rows(measurements, baseline)
+    columns = TABLE_COLUMNS
+    if not wide:                      # shorter cells and headers where the space is short
+        short = {"shape": "TxBxIxH", "median ms": "ms/step", "IQR ms": "IQR", "peak %": "peak",
+                 "x baseline": f"x {baseline}"}
+        columns = [dataclasses.replace(c, name=short.get(c.name, c.name)) for c in TABLE_COLUMNS]
+        for m, row in zip(measurements, rows):
+            row[0], row[1] = short_profile(m), short_shape(m.shape)
+    console.print(table(columns, rows, wide=wide,
+                        styles=[None if m.ok else "red" for m in measurements],
+                        title=f"x {baseline}: speed-up over the best {baseline} measurement of "
+                              "the same shape and task in this document; IQR in ms"))
+    print_lines(console, [f"{m.key}: {m.status}: {m.error}" for m in measurements if m.error])
 
 
 def markdown_table(measurements, baseline: str = "torch") -> str:

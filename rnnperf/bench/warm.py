@@ -2,12 +2,12 @@
 
 Every engine with a compiler keeps a cache across processes: PyTensor's compiledir (C modules),
 Numba's on-disk cache (``numba__cache``), JAX's persistent compilation cache (turned on by
-:func:`rnnperf.engines.jax_runtime.configure_jax`), and for ``pytensor-jax`` rnnperf's own
-function cache (:mod:`rnnperf.engines.function_cache`). ``warm`` runs each profile x shape x
-task in a fresh worker that imports the engine's libraries, builds the engine and makes the first call,
-then does it again in a second fresh worker: the first figures are the cold cost (when the
-caches were empty) and the second the cost a later sweep pays. Import, compile (graph build +
-compile + first call) and where the function came from are reported apart, for both workers.
+:func:`rnnperf.engines.jax_runtime.configure_jax`), and for ``pytensor-jax`` rnnperf's own function
+cache (:mod:`rnnperf.engines.function_cache`). ``warm`` runs each profile x shape x task in a fresh
+worker that imports the engine's libraries, builds the engine and makes the first call, then does it
+again in a second fresh worker: the first figures are the cold cost (when the caches were empty) and
+the second the cost a later sweep pays. Import, compile (graph build + compile + first call) and
+where the function came from are reported apart, for both workers.
 """
 
 from __future__ import annotations
@@ -48,22 +48,22 @@ def exit_code(rows) -> int:
 
 
 def render(rows) -> None:
-    from rich.table import Table
-
-    from ..ui import stdout_console
-    table = Table("profile", "shape", "task", "1st import s", "1st compile s", "1st function",
-                  "2nd import s", "2nd compile s", "2nd function", "status",
-                  title="two fresh workers: first (cold caches), then second (what a later sweep "
-                        "pays); compile = graph build + compile + first call")
+    from ..ui import Column, stdout_console, table
+    cols = [Column("profile"), Column("shape"), Column("task")] + [
+        Column(f"{n} {what}", right=what != "function") for n in ("1st", "2nd")
+        for what in ("import s", "compile s", "function")] + [Column("status")]
 
     def fmt(value):
         return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
+    cells = []
     for r in rows:
-        cells = []
+        timings = []
         for label in ("first", "cached"):
-            cells += [fmt(r[f"{label}_import_s"]), fmt(r[f"{label}_compile_s"]),
-                      r[f"{label}_function_cache"] or "-"]
-        table.add_row(r["profile"], ",".join(f"{k}={v}" for k, v in r["shape"].items()),
-                      r["task"], *cells,
-                      r["status"] if not r["error"] else f"{r['status']}: {r['error']}")
-    stdout_console(180).print(table)
+            timings += [fmt(r[f"{label}_import_s"]), fmt(r[f"{label}_compile_s"]),
+                        r[f"{label}_function_cache"] or "-"]
+        cells.append([r["profile"], ",".join(f"{k}={v}" for k, v in r["shape"].items()),
+                      r["task"], *timings,
+                      r["status"] if not r["error"] else f"{r['status']}: {r['error']}"])
+    stdout_console(180).print(table(
+        cols, cells, wide=True, title="two fresh workers: first (cold caches), then second (what "
+        "a later sweep pays); compile = graph build + compile + first call"))

@@ -5,6 +5,9 @@ and the payload as JSON on stdin. Jobs are registered by name (:data:`JOBS`) as
 ``module:function``; a job takes ``(config, payload)`` and returns a JSON-serialisable dict, which
 goes back on the real stdout after :data:`~rnnperf.bench.process.MARKER` (everything else a
 library prints goes to stderr). The legacy Theano venv's Python 3.10 runs this module too.
+
+A worker dies with its parent (:func:`die_with_parent`, the first thing :func:`main` does): a
+worker orphaned by a killed parent would go on measuring beside the next run and skew it.
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
 
-from .process import FLAGS_VAR, MARKER
+from .faults import inject, worker_fault
+from .process import FLAGS_VAR, MARKER, PARENT_FD_VAR, PARENT_PID_VAR
+
+PR_SET_PDEATHSIG = 1                     # <linux/prctl.h>
 
 JOBS = {
     "parity": "rnnperf.bench.parity:worker_job",
@@ -31,7 +39,82 @@ def info_job(config, payload):
     return {"versions": cls.versions()}
 
 
+def die_with_parent(pdeathsig: bool = True) -> str:
+    """Make this worker die within moments of the process that started it, whatever kills that.
+
+    Only for a worker started by :func:`~rnnperf.bench.process.run_worker` (it sets
+    ``RNNPERF_PARENT_PID`` and ``RNNPERF_PARENT_FD``); anywhere else a no-op. On Linux the kernel
+    sends SIGKILL when the parent's thread that started us exits (``PR_SET_PDEATHSIG``): no GIL
+    needed, so a worker busy in a long C call dies too. Then, as the parent may have died before
+    that was armed, a parent already gone ends us now. Where the signal cannot be armed (not
+    Linux; or a launcher process between us and the parent), a daemon thread reads the pipe and
+    kills our process group (the worker and what it started) at EOF. Returns the mechanism:
+    ``pdeathsig``, ``pipe`` or ``none``.
+    """
+    pid = os.environ.pop(PARENT_PID_VAR, "")          # not for our own children
+    fd = _pipe_fd(os.environ.pop(PARENT_FD_VAR, ""))
+    if not pid and fd is None:
+        return "none"
+    armed = pdeathsig and _arm_pdeathsig()
+    if _parent_gone(pid, fd):
+        os._exit(1)                                    # nobody is left to read an answer
+    if fd is not None and (not armed or str(os.getppid()) != pid):
+        threading.Thread(target=_watch_parent, args=(fd,), name="rnnperf-parent-watch",
+                         daemon=True).start()
+        return "pipe"
+    return "pdeathsig" if armed else "none"
+
+
+def _arm_pdeathsig() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0),
+                          ctypes.c_ulong(0), ctypes.c_ulong(0)) == 0
+    except (ImportError, OSError, AttributeError):
+        return False
+
+
+def _pipe_fd(text: str):
+    """The inherited pipe read end, or None when there is none (or it is not a pipe)."""
+    import stat
+    try:
+        fd = int(text)
+        return fd if stat.S_ISFIFO(os.fstat(fd).st_mode) else None
+    except (ValueError, OSError):
+        return None
+
+
+def _parent_gone(pid: str, fd) -> bool:
+    """The pipe at EOF (nobody writes to it: readable means every write end closed), or without
+    a pipe, our parent is no longer the pid we were given (we were re-parented)."""
+    if fd is not None:
+        import select
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            return bool(poller.poll(0))              # POLLIN or POLLHUP: EOF
+        return bool(select.select([fd], [], [], 0)[0])
+    return bool(pid) and str(os.getppid()) != pid
+
+
+def _watch_parent(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except OSError:
+        pass
+    try:
+        if os.getpgrp() == os.getpid():              # run_worker's start_new_session: our group
+            os.killpg(0, signal.SIGKILL)
+    finally:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def main(argv=None) -> int:
+    die_with_parent()                    # first, before the job's heavy imports
     argv = sys.argv[1:] if argv is None else argv
     # Keep the real stdout for our one answer line; everything else printed goes to stderr.
     real_stdout = os.fdopen(os.dup(1), "w")
@@ -51,6 +134,9 @@ def main(argv=None) -> int:
     try:
         payload = json.loads(sys.stdin.read() or "{}")
         config = flags.load(flags=os.environ.get(FLAGS_VAR, ""), use_env=False)
+        fault = worker_fault(argv[0])                 # test-only: RNNPERF_FAULT=KIND@worker:JOB
+        if fault:
+            inject(fault)
         module, func = JOBS[argv[0]].split(":")
         data = getattr(importlib.import_module(module), func)(config, payload)
         return answer("ok", data)

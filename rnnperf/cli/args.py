@@ -16,6 +16,16 @@ def add_profile_args(parser: argparse.ArgumentParser) -> None:
                         help="an INI rc file like theanorc.example (repeatable)")
 
 
+def add_wide_arg(parser) -> None:
+    """``--wide``: every column of the command's table (the default fits 80 columns)."""
+    parser.add_argument("--wide", action="store_true",
+                        help="show every column (the default table fits 80 columns)")
+
+
+def add_progress_arg(parser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def load_config(args):
     """The effective profile of ``--flags``/``--rc`` over the environment and rc files."""
     from .. import flags

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 
 from ..bench.compare import DEFAULT_THRESHOLD
-from .args import add_plan_args, add_sweep_args, plan_from_args
+from .args import (add_plan_args, add_progress_arg, add_sweep_args, add_wide_arg,
+                   plan_from_args)
 
 
 def register(sub) -> None:
@@ -28,7 +29,8 @@ def register(sub) -> None:
     p.add_argument("--compare", metavar="BASE.json", help="then compare with BASE.json")
     p.add_argument("--threshold", default=f"{DEFAULT_THRESHOLD:.0%}",
                    help="regression threshold for --compare (default %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_arg(p)
+    add_wide_arg(p)
     p.set_defaults(func=cmd_bench)
 
 
@@ -49,7 +51,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                           progress=not args.no_progress)
     keys = {j.key for j in jobs}
     mine = [m for m in doc.results if m.key in keys]
-    render_results(mine)
+    render_results(mine, wide=args.wide)
     code = sweep.exit_code(mine)
     if base is not None:
         rows = compare_docs(base, doc, threshold)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ..ui import stdout_console
-from .args import add_profile_args, load_config
+from ..ui import Column, stdout_console, table
+from .args import add_profile_args, add_wide_arg, load_config
 
 
 def register(sub) -> None:
@@ -17,6 +17,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("engines", help="list every engine, available or not, with versions")
     p.add_argument("--json", action="store_true")
+    add_wide_arg(p)
     p.set_defaults(func=cmd_engines)
 
 
@@ -25,11 +26,10 @@ def cmd_flags(args) -> int:
     if args.json:
         print(json.dumps(config.as_json(), indent=2))
         return 0
-    from rich.table import Table
-    table = Table("key", "value", "source", title="effective rnnperf profile")
-    for key, setting in sorted(config.settings.items()):
-        table.add_row(key, setting.value, setting.source)
-    stdout_console(160).print(table)
+    cols = [Column("key"), Column("value"), Column("source")]
+    rows = [(key, setting.value, setting.source)
+            for key, setting in sorted(config.settings.items())]
+    stdout_console(160).print(table(cols, rows, title="effective rnnperf profile", wide=True))
     print(f"profile: {config.profile() or '(defaults)'}")
     return 0
 
@@ -46,11 +46,10 @@ def cmd_engines(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    from rich.table import Table
-    table = Table("engine", "available", "devices", "versions", "notes")
-    for row in rows:
-        table.add_row(row["name"], "yes" if row["available"] else "no", ",".join(row["devices"]),
-                      " ".join(f"{k} {v}" for k, v in row["versions"].items()),
-                      row["reason"] or row["description"])
-    stdout_console(160).print(table)
+    cols = [Column("engine"), Column("available"), Column("devices", essential=False),
+            Column("versions", essential=False), Column("notes")]
+    cells = [(row["name"], "yes" if row["available"] else "no", ",".join(row["devices"]),
+              " ".join(f"{k} {v}" for k, v in row["versions"].items()),
+              row["reason"] or row["description"]) for row in rows]
+    stdout_console(160).print(table(cols, cells, wide=args.wide))
     return 0

@@ -6,8 +6,8 @@ import sys
 
 from .. import flags as flagslib
 from ..errors import ConfigError, Unavailable
-from ..ui import progress_bar, stdout_console
-from .args import add_profile_args, load_config
+from ..ui import Column, print_lines, progress_bar, stdout_console, table
+from .args import add_profile_args, add_progress_arg, add_wide_arg, load_config
 
 
 def register(sub) -> None:
@@ -21,6 +21,8 @@ def register(sub) -> None:
                                           "engines with --engines, else the profile's)")
     p.add_argument("--json", metavar="FILE", help="write the matrix as JSON")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per worker")
+    add_wide_arg(p)
+    add_progress_arg(p)
     p.set_defaults(func=cmd_parity)
 
 
@@ -80,12 +82,14 @@ def cmd_parity(args) -> int:
         raise ConfigError("--engines and an engine= or mode= in --flags contradict each other")
     configs, skipped, explicit = parity_profiles(args, base)
     rows = []
-    progress = progress_bar(len(configs), "parity", enabled=len(configs) > 1)
+    progress = progress_bar(len(configs), "parity",
+                            enabled=len(configs) > 1 and not args.no_progress)
     try:
         for config in configs:
             if progress:
-                progress.update(progress.task_ids[0], description=f"{config.engine} "
-                                f"{config.floatX} {config['formulation']}")
+                # one worker compiles (cold: seconds to a minute) and checks both variants
+                progress.update(progress.task_ids[0], description=f"compiling and checking "
+                                f"{config.engine} {config.floatX} {config['formulation']}")
             result = run_worker("parity", config, {}, timeout=args.timeout)
             rows += rows_from_worker(config, result)
             if progress:
@@ -96,7 +100,7 @@ def cmd_parity(args) -> int:
     finally:
         if progress:
             progress.stop()
-    print_parity(rows, skipped)
+    print_parity(rows, skipped, wide=args.wide)
     if args.json:
         from ..atomic import write_json_atomic
         write_json_atomic(args.json, {"schema": "rnnperf.parity/1",
@@ -120,28 +124,52 @@ def _fmt(value: float) -> str:
     return f"{value:.1e}" if value == value else "nan"
 
 
-def print_parity(rows, skipped) -> None:
-    from rich.table import Table
-    table = Table("engine", "formulation", "dtype", "variant", "status", "probs", "loss",
-                  "grads", "params after SGD", "worst (max abs)", "device",
-                  title="parity vs the float64 NumPy oracle: max error relative to the "
-                        "quantity's scale")
-    for row in rows:
-        groups = {"probs": [], "loss": [], "grads": [], "params": []}
-        for err in row.errors:
-            key = ("grads" if err.quantity.startswith("d") else
-                   "params" if err.quantity.endswith("+") else err.quantity)
-            groups[key].append(err)
-        cells = [_fmt(max(e.max_rel for e in g)) if g else "-" for g in groups.values()]
-        worst = row.worst
-        status = row.status if row.status == "ok" else f"[red]{row.status}[/red]"
-        table.add_row(row.engine, row.formulation, row.dtype, row.variant, status, *cells,
-                      f"{worst.quantity} {_fmt(worst.max_abs)}" if worst else (row.error or "")[:60],
-                      row.device_actual or "-")
+PARITY_COLUMNS = [Column("engine"), Column("formulation"), Column("dtype"), Column("variant"),
+                  Column("status"), Column("worst rel", right=True),
+                  Column("probs", right=True, essential=False),
+                  Column("loss", right=True, essential=False),
+                  Column("grads", right=True, essential=False),
+                  Column("params+", right=True, essential=False),
+                  Column("worst (max abs)", essential=False), Column("device")]
+
+
+def parity_cells(row) -> list:
+    """One row of the parity table: relative errors per group of quantities, the worst."""
+    groups = {"probs": [], "loss": [], "grads": [], "params": []}
+    for err in row.errors:
+        key = ("grads" if err.quantity.startswith("d") else
+               "params" if err.quantity.endswith("+") else err.quantity)
+        groups[key].append(err)
+    cells = [_fmt(max(e.max_rel for e in g)) if g else "-" for g in groups.values()]
+    worst = row.worst
+    worst_rel = f"{worst.quantity} {_fmt(worst.max_rel)}" if worst else "-"
+    worst_abs = f"{worst.quantity} {_fmt(worst.max_abs)}" if worst else (row.error or "")[:60]
+    return [row.engine, row.formulation, row.dtype, row.variant, row.status, worst_rel, *cells,
+            worst_abs, row.device_actual or "-"]
+
+
+def summary(rows, skipped) -> str:
+    """The verdict in one line, with the worst relative error and where it was."""
+    from ..bench.parity import severity
+    ok = [r for r in rows if r.status == "ok"]
+    worst = max(((r, r.worst) for r in rows if r.worst is not None),
+                key=lambda rw: severity(rw[1]), default=None)
+    where = (f"; worst relative error {_fmt(worst[1].max_rel)} ({worst[0].engine}, "
+             f"{worst[1].quantity})" if worst else "")
+    not_run = f"; {len(skipped)} engine(s) not run" if skipped else ""
+    if len(ok) == len(rows):
+        return f"all {len(rows)} rows agree with the float64 oracle{where}{not_run}"
+    return (f"{len(rows) - len(ok)} of {len(rows)} rows do not agree with the float64 oracle"
+            f"{where}{not_run}")
+
+
+def print_parity(rows, skipped, wide: bool = False) -> None:
     out = stdout_console(160)
-    out.print(table)
-    for name, reason in skipped:
-        out.print(f"not run: {name}: {reason}")
-    for row in rows:
-        if row.error and row.variant == "single":
-            out.print(f"{row.engine} {row.dtype}: {row.error}")
+    out.print(table(PARITY_COLUMNS, [parity_cells(r) for r in rows], wide=wide,
+                    styles=[None if r.status == "ok" else "red" for r in rows],
+                    title="parity vs the float64 NumPy oracle (error relative to the "
+                          "quantity's scale)"))
+    print_lines(out, [f"not run: {name}: {reason}" for name, reason in skipped])
+    print_lines(out, [f"{row.engine} {row.dtype}: {row.error}" for row in rows
+                      if row.error and row.variant == "single"])
+    print_lines(out, [summary(rows, skipped)])

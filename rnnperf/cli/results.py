@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ..bench.compare import DEFAULT_THRESHOLD
+from .args import add_wide_arg
 
 
 def register(sub) -> None:
@@ -21,6 +22,7 @@ def register(sub) -> None:
     t.add_argument("--markdown", action="store_true", help="a Markdown table, for docs")
     t.add_argument("--baseline", default="torch", help="engine the speed-ups are relative to "
                    "(default %(default)s)")
+    add_wide_arg(t)
     t.set_defaults(func=cmd_table)
 
     pl = sub.add_parser("plot", help="plot a results document to a PNG")
@@ -47,7 +49,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     if args.markdown:
         print(markdown_table(doc.results, args.baseline))
     else:
-        render_results(doc.results, baseline=args.baseline)
+        render_results(doc.results, baseline=args.baseline, wide=args.wide)
     return 0
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .args import add_profile_args, add_sweep_args
+from ..model.spec import TASKS
+from .args import add_profile_args, add_progress_arg, add_sweep_args, add_wide_arg
 
 
 def register(sub) -> None:
@@ -16,7 +17,7 @@ def register(sub) -> None:
                        description="Measure every point of a flag space (each in its own worker, "
                                    "each checked for parity) and write the fastest as an rc.")
     p.add_argument("--shape", required=True, metavar="T=..,B=..,I=..,H=..[,O=..]")
-    p.add_argument("--task", choices=("train", "forward"), default="train")
+    p.add_argument("--task", choices=TASKS, default="train")
     p.add_argument("--space", metavar="FILE.toml", help="a [space] table of key = [values]")
     p.add_argument("--engines", metavar="A,B,...", help="restrict the engine key to these")
     add_profile_args(p)
@@ -29,7 +30,8 @@ def register(sub) -> None:
     where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask cluster")
     p.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT, metavar="S",
                    help="seconds to reach --scheduler and see a worker (default %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_arg(p)
+    add_wide_arg(p)
     p.set_defaults(func=cmd_tune)
 
 
@@ -37,9 +39,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from ..bench.plan import parse_shape
     from ..bench.results import shape_label
     from ..bench.sweep import Settings
+    from ..errors import ConfigError
     from ..tune.run import choose, sweep_space
     from ..tune.space import build_space, expand
     shape = parse_shape(args.shape)
+    if Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out}: is a directory; it names the rc file to write")
     jobs = expand(build_space(args.space, args.engines), shape, args.task, args.flags, args.rc)
     settings = Settings(min_time=args.min_time, rounds=args.rounds, timeout=args.timeout)
     settings.check()
@@ -49,5 +54,5 @@ def cmd_tune(args: argparse.Namespace) -> int:
                       progress=not args.no_progress,
                       scheduler=args.scheduler or ("local" if args.dask else None),
                       connect_timeout=args.connect_timeout)
-    choose(doc, jobs, out, sweep, f"rnnperf tune: {shape_label(shape)} {args.task}")
+    choose(doc, jobs, out, sweep, f"rnnperf tune: {shape_label(shape)} {args.task}", args.wide)
     return 0

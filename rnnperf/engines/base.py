@@ -124,6 +124,18 @@ class Engine(abc.ABC):
                 raise ConfigError(f"params: {name} contains NaN or Inf")
 
 
+def check_lr(lr) -> float:
+    """A learning rate as a float: finite and not negative, or one ConfigError line (a NaN
+    would otherwise be written into every parameter by the step it is given to)."""
+    try:
+        value = float(lr)
+    except (TypeError, ValueError):
+        raise ConfigError(f"lr: {lr!r} is not a number") from None
+    if not np.isfinite(value) or value < 0:
+        raise ConfigError(f"lr: {lr!r} must be a finite number >= 0")
+    return value
+
+
 def check_inputs(x, y, lengths, n_in: int, n_out: int | None, dtype) -> tuple:
     """Validate and normalise ``x``, ``y``, ``lengths``; one clear line on any mismatch.
 

@@ -35,7 +35,9 @@ def configure_jax(config) -> None:
     if config.wants_gpu:
         try:
             gpus = jax.devices("gpu")
-        except RuntimeError:
+        except Exception:
+            # no CUDA backend: RuntimeError ("Unknown backend"), or under JAX_PLATFORMS=cuda a
+            # bare AssertionError from the backend's initialisation (JAX 0.10)
             gpus = []
         if len(gpus) <= config.device_index:
             raise Unavailable(f"device={config.device}: JAX sees no such GPU "

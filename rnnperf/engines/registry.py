@@ -26,6 +26,10 @@ FORMULATIONS = ("seed", "hoisted", "fused")
 PYTENSOR_ALIAS = "pytensor"
 #: the PyTensor mode ``engine=pytensor`` gets when the profile sets none (PyTensor's default)
 PYTENSOR_DEFAULT_MODE = "FAST_RUN"
+#: how a fresh clone gets what a pip extra brings; never a bare ``pip install torch``, which
+#: pulls a CUDA build of several GB onto a CPU box (README)
+INSTALL_HINT = {"torch": "scripts/bootstrap.sh all", "jax": "scripts/bootstrap.sh",
+                "dask": "scripts/bootstrap.sh"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +112,7 @@ def availability(name: str) -> tuple[bool, str, dict[str, str]]:
     versions = {}
     for module in spec.requires:
         if importlib.util.find_spec(module) is None:
-            how = f" (pip install 'rnnperf[{spec.extra}]')" if spec.extra else ""
+            how = f" (run {INSTALL_HINT[spec.extra]})" if spec.extra else ""
             return False, f"{module} is not installed{how}", versions
         versions[module] = _dist_version(module) or "?"
     if spec.check is not None:

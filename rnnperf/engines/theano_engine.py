@@ -1,15 +1,16 @@
 """``theano``: the seed graph on legacy Theano 1.0.5, the library the tutorial was written for.
 
 This module runs *inside* the legacy venv's interpreter (Python 3.10, NumPy 1.23.5; see
-:mod:`rnnperf.engines.legacy_venv`), started by the worker with this checkout on
-``PYTHONPATH``; the main environment never imports it. The graph is :func:`rnnperf.model.build_seed_graph`, unchanged:
+:mod:`rnnperf.engines.legacy_venv`), started by the worker with this checkout on ``PYTHONPATH``; the
+main environment never imports it. The graph is :func:`rnnperf.model.build_seed_graph`, unchanged:
 Theano and PyTensor differ only in module names and in how a typed input is declared, which
 :meth:`TheanoEngine.make_lib` absorbs.
 
 Theano reads ``THEANO_FLAGS`` once, at import, so the profile's passthrough keys, ``floatX``,
 ``blas.ldflags`` (Theano 1.0.5 fails to import without one on modern NumPy) and ``device=cpu``
-are set first. GPUs need ``pygpu``/libgpuarray, which is not on PyPI and no longer builds against
-current CUDA, so ``device=cuda`` is refused before anything is imported.
+are set first. GPUs need ``pygpu``/libgpuarray, which is not on
+PyPI and no longer builds against current CUDA, so ``device=cuda`` is refused before anything is
+imported.
 """
 
 from __future__ import annotations

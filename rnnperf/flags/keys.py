@@ -47,7 +47,7 @@ def _mode(value: str) -> str:
 
 
 def _threads(value: str) -> str:
-    if not value.isdigit() or int(value) < 1:
+    if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:  # not str.isdigit: it takes "²"
         raise ValueError("must be a positive integer")
     return str(int(value))
 

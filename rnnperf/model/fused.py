@@ -17,15 +17,16 @@ each loop in C with nothing but the work in it:
                returns da (every step) and dh (the gradient of h_0)
 
 # The product inside the loop
-Each step's product is small, ``(B, H) x (H, H)`` = 4 MFLOP at RW. OpenBLAS's threads meet at
-every call, and on a shared box a late thread stalls the step, so a BLAS call per step is both
-slower and noisier (docs/performance.md, "What each lever gave"). But the rows of a batch never
-mix in an Elman recurrence: row b of ``h_t`` needs only row b of ``h_{t-1}``. So each thread
-(OpenMP, ``threads=``) takes a block of rows through *all* T steps and the threads meet once per
-loop, not once per step; each runs its own register-blocked product (8 rows x 2 vectors of
-accumulators, gcc vector extensions, 512-bit where the CPU has AVX-512), faster on one core than
-OpenBLAS's product, with the step's tanh included. ``tanh`` is a plain loop that gcc vectorises with glibc's libmvec under ``-D__FAST_MATH__`` (see
-``vector_math_cxxflags``), the same flag and functions as PyTensor's Elemwise. No BLAS is needed.
+Each step's product is small, ``(B, H) x (H, H)`` = 4 MFLOP at RW. OpenBLAS's threads meet at every
+call, and on a shared box a late thread stalls the step, so a BLAS call per step is both slower and
+noisier (docs/performance.md, "What each lever gave"). But the rows of a batch never mix in an Elman
+recurrence: row b of ``h_t`` needs only row b of ``h_{t-1}``. So each thread (OpenMP, ``threads=``)
+takes a block of rows through *all* T steps and the threads meet once per loop, not once per step;
+each runs its own register-blocked product (8 rows x 2 vectors of accumulators, gcc vector
+extensions, 512-bit where the CPU has AVX-512), faster on one core than OpenBLAS's product, with the
+step's tanh included. ``tanh`` is a plain loop that gcc vectorises with glibc's libmvec under
+``-D__FAST_MATH__`` (see ``vector_math_cxxflags``), the same flag and functions as PyTensor's
+Elemwise. No BLAS is needed.
 
 The gradient of these ops is :mod:`rnnperf.model.hoisted`'s pullback (the backward op *is* that
 pullback's loop); each op also has a NumPy ``perform`` so that the graph runs anywhere and the

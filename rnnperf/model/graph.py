@@ -39,7 +39,7 @@ class GraphLib:
     """The handful of symbols the seed graph needs from a Theano-family library."""
 
     T: Any                       # pytensor.tensor or theano.tensor
-    scan: Callable               # scan(fn, sequences, outputs_info, non_sequences, strict) -> outputs
+    scan: Callable               # scan(fn, sequences, outputs_info, non_sequences, strict)
     grad: Callable
     shared: Callable
     tensor: Callable             # tensor(name, dtype, shape) -> symbolic input

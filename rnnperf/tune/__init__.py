@@ -13,12 +13,13 @@ A TOML file (``--space``) replaces or adds keys in a ``[space]`` table, each a l
     B = [8, 32]
 
 Every point runs in fresh processes (:mod:`.point`, run by :mod:`rnnperf.bench.sweep`): the
-``parity`` worker job against the float64 oracle, then the harness's ``bench`` job. A point that fails parity is shown
-as rejected and never chosen, however fast. The sweep is an ``rnnperf.results/2`` document
-(``--results``, default ``<out>.sweep.json``) saved after every point, resumable with
-``--resume``; each measurement's parity outcome is in ``extra["parity"]``. The winner is written
-with :func:`rnnperf.flags.write_rc` under a comment header of the figures it was chosen on, and
-reads back through ``rnnperf flags --rc`` into the same profile. A plot goes next to it (``.png``).
+``parity`` worker job against the float64 oracle, then the harness's ``bench`` job. A point that
+fails parity is shown as rejected and never chosen, however fast. The sweep is an
+``rnnperf.results/2`` document (``--results``, default ``<out>.sweep.json``) saved after every
+point, resumable with ``--resume``; each measurement's parity outcome is in ``extra["parity"]``. The
+winner is written with :func:`rnnperf.flags.write_rc` under a comment header of the figures it was
+chosen on, and reads back through ``rnnperf flags --rc`` into the same profile. A plot goes next to
+it (``.png``).
 
 Exit codes: 0 a winner was written; 1 no point passed parity (or none measured); 2 bad usage (an
 unknown key or value in the space file, unparsable TOML, an empty space); 3 Dask missing, or a

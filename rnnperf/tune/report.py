@@ -7,31 +7,29 @@ from ..bench import results as res
 from .rank import parity_error, verdict
 
 
-def render(ranked, best, console=None) -> None:
-    from rich.table import Table
-
-    from ..ui import stdout_console
+def render(ranked, best, console=None, wide: bool = False) -> None:
+    """The ranked points; without ``wide`` the columns that fit 80 columns."""
+    from ..ui import Column, print_lines, stdout_console, table
     console = console or stdout_console()
     shapes = len({res.shape_label(m.shape) for m in ranked}) > 1
-    table = Table(title=f"rnnperf tune: {ranked[0].task if ranked else ''}, ranked by "
-                        "sequences/s; parity = worst error relative to the oracle's scale")
-    cols = ["#", "profile"] + (["shape"] if shapes else []) + [
-        "seq/s", "vs best", "parity err", "compile s", "host", "status"]
-    for col in cols:
-        table.add_column(col, justify="right" if col in ("#", "seq/s", "vs best", "parity err",
-                                                         "compile s") else "left")
+    cols = [Column("#", right=True), Column("profile")] + (
+        [Column("shape")] if shapes else []) + [
+        Column("seq/s", right=True), Column("vs best", right=True),
+        Column("parity err", right=True), Column("compile s", right=True, essential=False),
+        Column("host", essential=False), Column("status")]
+    rows, styles = [], []
     for i, m in enumerate(ranked, 1):
         v = verdict(m)
         ratio = f"{m.seq_per_s / best.seq_per_s:.2f}x" if best and m.seq_per_s else "-"
-        row = [str(i) if v == "ok" else "-", m.profile] + (
+        rows.append([str(i) if v == "ok" else "-", m.profile] + (
             [res.shape_label(m.shape)] if shapes else []) + [
             f"{m.seq_per_s:.1f}" if m.seq_per_s else "-", ratio, parity_error(m),
-            f"{m.compile_s:.2f}" if m.compile_s is not None else "-", m.host or "-", v]
-        table.add_row(*row, style="bold green" if m is best else (None if v == "ok" else "red"))
-    console.print(table)
-    for m in ranked:
-        if m.error:
-            console.print(f"{m.profile}: {m.status}: {m.error}", markup=False, highlight=False)
+            f"{m.compile_s:.2f}" if m.compile_s is not None else "-", m.host or "-", v])
+        styles.append("bold green" if m is best else (None if v == "ok" else "red"))
+    console.print(table(cols, rows, wide=wide, styles=styles,
+                        title=f"rnnperf tune: {ranked[0].task if ranked else ''}, ranked by "
+                              "sequences/s; parity = worst error relative to the oracle's scale"))
+    print_lines(console, [f"{m.profile}: {m.status}: {m.error}" for m in ranked if m.error])
 
 
 def rc_text(best, runner_up, doc: res.ResultsDoc, n_points: int, n_rejected: int) -> str:

@@ -34,7 +34,8 @@ def sweep_space(jobs, settings, sweep_path, *, resume: bool, force: bool, progre
             cluster.close()
 
 
-def choose(doc: res.ResultsDoc, jobs, out: Path, sweep_path: Path, title: str):
+def choose(doc: res.ResultsDoc, jobs, out: Path, sweep_path: Path, title: str,
+           wide: bool = False):
     """Rank the sweep's points, show them, plot them, and write the winner's rc to ``out``."""
     from ..atomic import write_text_atomic
     from .rank import rank, verdict
@@ -43,7 +44,7 @@ def choose(doc: res.ResultsDoc, jobs, out: Path, sweep_path: Path, title: str):
     ranked = rank([m for m in doc.results if m.key in keys])
     eligible = [m for m in ranked if verdict(m) == "ok" and m.seq_per_s]
     best = eligible[0] if eligible else None
-    render(ranked, best)
+    render(ranked, best, wide=wide)
     png = out.with_suffix(".png")
     plot_ranked(ranked, best, png, f"{title}, {doc.machine.get('cpu', '?')}")
     print(f"sweep: {sweep_path}\nplot: {png}")

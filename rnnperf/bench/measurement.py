@@ -1,0 +1,138 @@
+"""One measurement of the results document: its fields, declared once, and the statistics it
+derives from its rounds (the document itself is :mod:`.results`, its JSON Schema :mod:`.schema`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+
+from ..errors import ConfigError
+from .timing import iqr, median
+
+SCHEMA = "rnnperf.results/2"
+READABLE = ("rnnperf.results/1", SCHEMA)   # older versions this module still loads
+SHAPE_KEYS = ("T", "B", "I", "H", "O")
+STATUSES = ("ok", "failed", "timeout", "unavailable")
+#: the fields each version added to the one before (absent from the older versions' schemas)
+ADDED = {"rnnperf.results/2": ("import_s", "function_cache")}
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def shape_label(shape: dict) -> str:
+    return ",".join(f"{k}={shape[k]}" for k in SHAPE_KEYS if k in shape)
+
+
+def make_key(profile: str, shape: dict, task: str) -> str:
+    return f"{profile}|{shape_label(shape)}|{task}"
+
+
+#: figures derived from ``times_s`` (and the shape, task and peak): never stored as state, written
+#: into every document for readers, recomputed on load
+DERIVED = ("median_s", "iqr_s", "min_s", "seq_per_s", "timesteps_per_s", "flops_per_step",
+           "gflops", "peak_fraction")
+
+
+@dataclasses.dataclass
+class Measurement:
+    """One profile x shape x task: what was asked, what was measured, how it ended.
+
+    Like pytest-benchmark's ``Stats``, it keeps the raw per-step times (``times_s``) and derives
+    every statistic from them on read (:data:`DERIVED`), so pooling more rounds or loading an old
+    document can never leave a stale median behind.
+    """
+
+    key: str
+    profile: str
+    engine: str
+    task: str
+    shape: dict
+    flags: dict = dataclasses.field(default_factory=dict)
+    device_requested: str = "cpu"
+    device_actual: str | None = None
+    dtype: str = "float32"
+    threads: int | None = None
+    host: str | None = None
+    status: str = "ok"
+    error: str | None = None
+    import_s: float | None = None
+    compile_s: float | None = None
+    function_cache: str | None = None
+    loops: int | None = None
+    processes: int | None = None
+    times_s: list = dataclasses.field(default_factory=list)
+    peak_gflops: float | None = None
+    peak_n: int | None = None
+    rss_mb: float | None = None
+    wall_s: float | None = None
+    started: str | None = None
+    blas: str | None = None
+    versions: dict = dataclasses.field(default_factory=dict)
+    extra: dict = dataclasses.field(default_factory=dict)
+
+    # --- statistics, derived from the rounds ---------------------------------------------------
+    @property
+    def median_s(self) -> float | None:
+        return median(self.times_s) if self.times_s else None
+
+    @property
+    def iqr_s(self) -> float | None:
+        return iqr(self.times_s) if self.times_s else None
+
+    @property
+    def min_s(self) -> float | None:
+        return min(self.times_s) if self.times_s else None
+
+    @property
+    def flops_per_step(self) -> int | None:
+        from .flops import step_flops
+        if not self.times_s:
+            return None
+        s = self.shape
+        return step_flops(self.task, s["T"], s["B"], s["I"], s["H"], s["O"])
+
+    def _per_second(self, amount) -> float | None:
+        seconds = self.median_s
+        return amount / seconds if seconds and amount is not None else None
+
+    @property
+    def seq_per_s(self) -> float | None:
+        return self._per_second(self.shape["B"])
+
+    @property
+    def timesteps_per_s(self) -> float | None:
+        return self._per_second(self.shape["T"] * self.shape["B"])
+
+    @property
+    def gflops(self) -> float | None:
+        rate = self._per_second(self.flops_per_step)
+        return rate / 1e9 if rate is not None else None
+
+    @property
+    def peak_fraction(self) -> float | None:
+        gflops = self.gflops
+        return gflops / self.peak_gflops if gflops is not None and self.peak_gflops else None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_json(self) -> dict:
+        out = dataclasses.asdict(self)
+        out.update({name: getattr(self, name) for name in DERIVED})
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict, where: str = "results") -> "Measurement":
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: a measurement must be an object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = [n for n in ("key", "profile", "engine", "task", "shape") if n not in data]
+        if missing:
+            raise ConfigError(f"{where}: measurement lacks {', '.join(missing)}")
+        if data.get("status", "ok") not in STATUSES:
+            raise ConfigError(f"{where}: bad status {data.get('status')!r}")
+        return cls(**{k: v for k, v in data.items() if k in names})
