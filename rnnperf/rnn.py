@@ -11,6 +11,7 @@ import numpy as np
 
 from . import flags as flagslib
 from .engines.base import check_lr
+from .engines.threads import limit_pools, pools
 from .errors import ConfigError
 from .model.spec import init_params
 from .ui import progress_bar
@@ -32,6 +33,20 @@ class RNN:
         params = init_params(n_in, n_hidden, n_out, seed=seed, dtype=self.config.floatX)
         engine_class = load(self.config.engine, self.config)
         self.engine = engine_class(self.config, n_in, n_hidden, n_out, params)
+        self._pinned: set[str] = set()
+        self._pin("construction")
+
+    def _pin(self, what: str) -> None:
+        """After the first call of each function (a compile may load a BLAS or OpenMP runtime),
+        every pool to the profile's ``threads=`` (rnnperf.engines.threads)."""
+        if self.config.threads and what not in self._pinned:
+            limit_pools(self.config.threads)
+            self._pinned.add(what)
+
+    @property
+    def pools(self) -> dict[str, int]:
+        """The threads each pool loaded in this process would use now (read back)."""
+        return pools()
 
     def __repr__(self):
         return (f"RNN({self.n_in}, {self.n_hidden}, {self.n_out}, "
@@ -52,16 +67,23 @@ class RNN:
         return self.engine.device_actual()
 
     def forward(self, x, lengths=None) -> np.ndarray:
-        return self.engine.forward(x, lengths)
+        out = self.engine.forward(x, lengths)
+        self._pin("forward")
+        return out
 
     def loss(self, x, y, lengths=None) -> float:
-        return self.engine.loss(x, y, lengths)
+        out = self.engine.loss(x, y, lengths)
+        self._pin("loss")
+        return out
 
     def gradients(self, x, y, lengths=None) -> dict[str, np.ndarray]:
-        return self.engine.gradients(x, y, lengths)
+        out = self.engine.gradients(x, y, lengths)
+        self._pin("gradients")
+        return out
 
     def train_step(self, x, y, lr: float = 0.1, lengths=None) -> float:
         loss = self.engine.train_step(x, y, check_lr(lr), lengths)
+        self._pin("train_step")
         if not np.isfinite(loss):
             from .errors import CheckFailed
             raise CheckFailed(f"train_step: loss became {loss} (diverged; lower lr?)")

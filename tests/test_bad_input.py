@@ -31,7 +31,7 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
-# --- device=cuda without a GPU: one line, exit 3 -------------------------------------------------
+# --- device=cuda without a GPU: one line, exit 3 ------------------------------------------------
 
 def test_jax_without_a_cuda_backend_is_unavailable_whatever_jax_raises(monkeypatch):
     """JAX 0.10 under JAX_PLATFORMS=cuda raises a bare AssertionError from jax.devices("gpu")."""
@@ -63,7 +63,7 @@ def test_device_cuda_without_a_gpu_is_one_line_exit_3(argv, tmp_path):
     assert "device=cuda" in line and "not falling back" in line
 
 
-# --- user and library text reaches the terminal as typed -----------------------------------------
+# --- user and library text reaches the terminal as typed ----------------------------------------
 
 @pytest.mark.parametrize("value", ["[/]", "[red]x", "[bold]y[/bold]"])
 def test_flag_values_are_shown_literally(capsys, value):
@@ -92,7 +92,7 @@ def test_a_missing_extra_points_to_the_bootstrap_script_not_a_bare_pip_install()
     assert all(hint.startswith("scripts/bootstrap.sh") for hint in registry.INSTALL_HINT.values())
 
 
-# --- bad paths and shapes: one line, exit 2 --------------------------------------------------------
+# --- bad paths and shapes: one line, exit 2 -------------------------------------------------------
 
 def test_out_naming_a_directory_is_one_line_exit_2(capsys, tmp_path):
     code, _, err = run_cli(capsys, "bench", "--engines", "numpy", "--out", str(tmp_path),
@@ -121,7 +121,7 @@ def test_plot_to_a_directory_is_one_line_exit_2(capsys, tmp_path):
     assert code == 2 and "is a directory" in one_line(err)
 
 
-# --- a learning rate that would poison the parameters ----------------------------------------------
+# --- a learning rate that would poison the parameters ---------------------------------------------
 
 @pytest.mark.parametrize("lr", [float("nan"), float("inf"), -0.1, "fast"])
 def test_a_bad_lr_is_refused_before_anything_is_touched(lr):
@@ -136,7 +136,7 @@ def test_a_bad_lr_is_refused_before_anything_is_touched(lr):
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
 
-# --- the terminal, for a person --------------------------------------------------------------------
+# --- the terminal, for a person -------------------------------------------------------------------
 
 def test_version_and_a_plain_help(capsys):
     from rnnperf import __version__

@@ -93,7 +93,7 @@ def device_params(engine) -> dict:
 
 @pytest.mark.parametrize("cache", ["True", "False"])
 def test_jax_shared_updates_persist_as_device_arrays(cache):
-    jax = pytest.importorskip("jax", reason="pytensor-jax needs jax (scripts/bootstrap.sh installs it)")
+    jax = pytest.importorskip("jax", reason="pytensor-jax needs jax (scripts/bootstrap.sh)")
     engine = engine_for("pytensor-jax", "float64", more=f"function_cache={cache}")
     x, y, lengths = data()
     assert engine.device_actual() == "cpu"
@@ -106,7 +106,7 @@ def test_jax_shared_updates_persist_as_device_arrays(cache):
 
 @pytest.mark.parametrize("cache", ["True", "False"])
 def test_jax_runner_blocks_until_ready(cache):
-    jax = pytest.importorskip("jax", reason="pytensor-jax needs jax (scripts/bootstrap.sh installs it)")
+    jax = pytest.importorskip("jax", reason="pytensor-jax needs jax (scripts/bootstrap.sh)")
     engine = engine_for("pytensor-jax", "float64", more=f"function_cache={cache}")
     x, y, lengths = data()
     run = engine.runner("train", x, y, lengths, lr=0.1)

@@ -20,7 +20,9 @@ def measurement(times=(0.010, 0.011, 0.012, 0.010, 0.013), task="train", engine=
     profile = f"engine={engine}"
     return res.Measurement(key=res.make_key(profile, shape, task), profile=profile,
                            engine=engine, task=task, shape=shape, times_s=list(times),
-                           peak_gflops=10.0, compile_s=0.5, **fields)
+                           peak_gflops=10.0, compile_s=0.5,
+                           flops_per_step=step_flops(task, *(shape[k] for k in "TBIHO")),
+                           **fields)
 
 
 def test_every_figure_is_derived_from_the_rounds():
@@ -57,14 +59,22 @@ def test_a_version_1_document_still_loads_and_compares(tmp_path):
     (m,) = res.load(path).results
     assert m.import_s is None and m.function_cache is None and m.compile_s == 0.5
     res.save(res.load(path), path)
-    assert json.loads(path.read_text())["schema"] == res.SCHEMA == "rnnperf.results/2"
+    saved = json.loads(path.read_text())
+    assert saved["schema"] == res.SCHEMA == "rnnperf.results/3"
+    assert saved["conventions"] == res.OLD_CONVENTIONS    # its figures keep their old meaning
 
 
-def test_flop_model():
-    # forward: T * 2BH(I+H) + 2BHO; train: three times that
+def test_flop_model_counts_the_products_a_minimal_implementation_performs():
+    # forward: T * 2BH(I+H) + 2BHO
     assert step_flops("forward", 100, 32, 128, 256, 10) == \
         100 * 2 * 32 * 256 * 384 + 2 * 32 * 256 * 10
-    assert step_flops("train", 1, 1, 1, 1, 1) == 3 * step_flops("forward", 1, 1, 1, 1, 1)
+    # train: forward + dh through Whh + dWhh + dWxh (every step) + dWhy and dh_T; no dX
+    T, B, I, H, O = 100, 32, 128, 256, 10
+    assert step_flops("train", T, B, I, H, O) == step_flops("forward", T, B, I, H, O) + \
+        T * 2 * B * H * H * 2 + T * 2 * B * H * I + 2 * 2 * B * H * O
+    assert step_flops("train", T, B, I, H, O) == 1_678_213_120          # was 3 x 629.3 M
+    with pytest.raises(ValueError):
+        step_flops("predict", 1, 1, 1, 1, 1)
 
 
 def test_round_trip(tmp_path):

@@ -96,6 +96,17 @@ def compare_docs(base: ResultsDoc, new: ResultsDoc, threshold: float = DEFAULT_T
     return [judge(b.get(k), n.get(k), threshold) for k in keys]
 
 
+def conventions_line(base: ResultsDoc, new: ResultsDoc) -> str:
+    """How each document counted its FLOPs and peaks: medians always compare, GFLOP/s and peak
+    shares only under the same conventions."""
+    def said(doc):
+        return ", ".join(f"{k} {v}" for k, v in sorted(doc.conventions.items()))
+    if base.conventions == new.conventions:
+        return f"conventions (both documents): {said(base)}"
+    return (f"conventions differ: base {said(base)}; new {said(new)}: the times compare, "
+            "GFLOP/s and peak shares do not")
+
+
 def exit_code(rows) -> int:
     return 1 if any(r.fails for r in rows) else 0
 
@@ -104,7 +115,8 @@ def render(rows, threshold: float, console=None) -> None:
     from ..ui import Column, stdout_console, table
     console = console or stdout_console()
     cols = [Column("engine"), Column("profile"), Column("shape"), Column("task"),
-            Column("base ms", right=True), Column("±IQR", right=True), Column("new ms", right=True),
+            Column("base ms", right=True), Column("±IQR", right=True),
+            Column("new ms", right=True),
             Column("±IQR", right=True), Column("new/base", right=True), Column("verdict")]
     cells, styles = [], []
     for row in rows:

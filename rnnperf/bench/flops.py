@@ -2,29 +2,40 @@
 
 Only matrix products are counted (``2·m·n·k`` for an ``(m, k) x (k, n)`` product), the convention
 of every GEMM benchmark; ``tanh``, the mask, softmax and bias adds are ``O(B·H)`` per time step and
-vanish next to the products at every shape we measure. For a batch of ``B`` sequences of ``T``
-steps, ``I`` inputs, ``H`` hidden units and ``O`` classes:
+vanish next to the products at every shape we measure. Counted are the products a *minimal*
+implementation must perform (convention :data:`CONVENTION`), so that FLOPs per second over a peak
+measured in the same library is a physical ratio, at most 1. For a batch of ``B`` sequences of
+``T`` steps, ``I`` inputs, ``H`` hidden units and ``O`` classes:
 
 * **forward** = ``T · 2·B·H·(I+H)`` (``Wxh x_t`` and ``Whh h_{t-1}`` at every step)
   ``+ 2·B·H·O`` (the output layer, once, on ``h_T``);
-* **train** ≈ ``3 ×`` forward: the backward pass of a product ``Y = X W`` is two products of the
-  same size (``dX = dY W^T``, ``dW = X^T dY``), so forward + backward is three times the forward
-  products. The SGD update is ``O(params)`` and not counted.
+* **train** = forward ``+ T · 2·B·H·H`` (``dh`` through ``Whh`` at every step)
+  ``+ T · 2·B·H·H`` (``dWhh``) ``+ T · 2·B·H·I`` (``dWxh``) ``+ 2 · 2·B·H·O`` (the output
+  layer's ``dWhy`` and ``dh_T``). ``dX``, the gradient of the input, is not counted: no engine
+  computes it, nobody needs it. The SGD update is ``O(params)`` and not counted either.
 
-The formulation (``seed`` or ``hoisted``) does not change the count: hoisting batches the same
-input products into one GEMM. Engines that skip work (e.g. ``dX`` for the input, which nobody
-needs) do fewer real FLOPs than counted, so their "GFLOP/s" is an *effective* rate: model FLOPs
-per second, comparable across engines, which is what a throughput figure should be.
+The formulation (``seed``, ``hoisted``, ``fused``) does not change the count: hoisting batches the
+same products into one GEMM. Documents before ``rnnperf.results/3`` counted train as 3 x forward
+(:data:`OLD_CONVENTION`), which includes ``dX``: 12.5 % more than performed at the reference
+workload; ``compare`` says which convention each document used.
 """
 
 from __future__ import annotations
 
-TRAIN_FACTOR = 3
+#: the convention of this module, recorded in every results document
+CONVENTION = "minimal-products/1"
+#: what documents before rnnperf.results/3 counted (train = 3 x forward)
+OLD_CONVENTION = "3x-forward/0"
 
 
 def forward_flops(T: int, B: int, I: int, H: int, O: int) -> int:  # noqa: E741 (the maths' names)
     """Matrix-product FLOPs of one forward pass over a ``(T, B, I)`` batch."""
     return T * 2 * B * H * (I + H) + 2 * B * H * O
+
+
+def backward_flops(T: int, B: int, I: int, H: int, O: int) -> int:  # noqa: E741
+    """Matrix-product FLOPs of the backward pass a minimal implementation performs."""
+    return T * 2 * B * H * H * 2 + T * 2 * B * H * I + 2 * (2 * B * H * O)
 
 
 def step_flops(task: str, T: int, B: int, I: int, H: int, O: int) -> int:  # noqa: E741
@@ -33,7 +44,7 @@ def step_flops(task: str, T: int, B: int, I: int, H: int, O: int) -> int:  # noq
     if task == "forward":
         return fwd
     if task == "train":
-        return TRAIN_FACTOR * fwd
+        return fwd + backward_flops(T, B, I, H, O)
     raise ValueError(f"unknown task {task!r}")
 
 

@@ -10,12 +10,13 @@ import datetime as _dt
 from ..errors import ConfigError
 from .timing import iqr, median
 
-SCHEMA = "rnnperf.results/2"
-READABLE = ("rnnperf.results/1", SCHEMA)   # older versions this module still loads
+SCHEMA = "rnnperf.results/3"
+READABLE = ("rnnperf.results/1", "rnnperf.results/2", SCHEMA)   # older ones still load
 SHAPE_KEYS = ("T", "B", "I", "H", "O")
 STATUSES = ("ok", "failed", "timeout", "unavailable")
 #: the fields each version added to the one before (absent from the older versions' schemas)
-ADDED = {"rnnperf.results/2": ("import_s", "function_cache")}
+ADDED = {"rnnperf.results/2": ("import_s", "function_cache"),
+         "rnnperf.results/3": ("threads_actual", "pools", "others_cpu", "steal", "loadavg")}
 
 
 def now() -> str:
@@ -30,10 +31,17 @@ def make_key(profile: str, shape: dict, task: str) -> str:
     return f"{profile}|{shape_label(shape)}|{task}"
 
 
-#: figures derived from ``times_s`` (and the shape, task and peak): never stored as state, written
-#: into every document for readers, recomputed on load
-DERIVED = ("median_s", "iqr_s", "min_s", "seq_per_s", "timesteps_per_s", "flops_per_step",
-           "gflops", "peak_fraction")
+#: figures derived from ``times_s`` (and the shape, the FLOPs and the peak): never stored as state,
+#: written into every document for readers, recomputed on load
+DERIVED = ("median_s", "iqr_s", "min_s", "seq_per_s", "timesteps_per_s", "gflops",
+           "peak_fraction")
+#: how the figures of a document were counted; documents before /3 carry none and used the old
+CONVENTIONS = {"flops": "minimal-products/1",   # rnnperf.bench.flops.CONVENTION
+               "peak": "engine-median/1"}       # a product compiled by the engine, median of rounds
+OLD_CONVENTIONS = {"flops": "3x-forward/0", "peak": "library-best-of-5/0"}
+#: above this share of the machine taken by other processes (or stolen by the hypervisor) during
+#: the timed rounds, a measurement is flagged as taken on a busy machine
+BUSY_SHARE = 0.10
 
 
 @dataclasses.dataclass
@@ -55,6 +63,8 @@ class Measurement:
     device_actual: str | None = None
     dtype: str = "float32"
     threads: int | None = None
+    threads_actual: int | None = None
+    pools: dict = dataclasses.field(default_factory=dict)
     host: str | None = None
     status: str = "ok"
     error: str | None = None
@@ -64,9 +74,13 @@ class Measurement:
     loops: int | None = None
     processes: int | None = None
     times_s: list = dataclasses.field(default_factory=list)
+    flops_per_step: int | None = None
     peak_gflops: float | None = None
     peak_n: int | None = None
     rss_mb: float | None = None
+    others_cpu: float | None = None
+    steal: float | None = None
+    loadavg: float | None = None
     wall_s: float | None = None
     started: str | None = None
     blas: str | None = None
@@ -85,14 +99,6 @@ class Measurement:
     @property
     def min_s(self) -> float | None:
         return min(self.times_s) if self.times_s else None
-
-    @property
-    def flops_per_step(self) -> int | None:
-        from .flops import step_flops
-        if not self.times_s:
-            return None
-        s = self.shape
-        return step_flops(self.task, s["T"], s["B"], s["I"], s["H"], s["O"])
 
     def _per_second(self, amount) -> float | None:
         seconds = self.median_s
@@ -119,6 +125,11 @@ class Measurement:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def busy(self) -> bool:
+        """Other processes (or the hypervisor) took a share of the machine while it was timed."""
+        return max(self.others_cpu or 0.0, self.steal or 0.0) > BUSY_SHARE
 
     def to_json(self) -> dict:
         out = dataclasses.asdict(self)

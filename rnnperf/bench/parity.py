@@ -9,6 +9,31 @@ the tolerance of the engine's dtype.
 
 Parameters are the seed's initialisation with the weights scaled to std 0.3 and random biases:
 with ``randn * 0.01`` every tanh works in its linear range and a wrong nonlinearity would pass.
+
+# Shapes
+By default the case is tiny (:data:`SIZES`, :data:`LENGTHS`). ``rnnperf parity --shape`` runs it at
+any shape, e.g. the reference workload (RW, T=100,B=32,I=128,H=256), where the kernels take their
+production path (``formulation=fused``: full 8-row register blocks split over the profile's
+threads, the vectorised tanh of ``-D__FAST_MATH__``); lengths there are ragged over ``T .. 1``
+(:func:`parity_lengths`) and the padding is random, so a read past a sequence's end shows. Beyond
+:data:`SIZES` the weights scale with ``1/sqrt(fan-in)`` (:func:`parity_params`). Unscaled, std
+0.3 at H=256 is a chaotic recurrence (``Whh``'s spectral radius 5.0): a float32 state's error
+grows tenfold every five steps, to 0.4 by step 30, whatever the engine (numpy float32 at RW:
+relative errors 0.06 to 2.6), and no tolerance could tell right from wrong. Scaled (radius 0.76),
+the float32 states stay within 1e-6 over all 100 steps, and are as nonlinear as at
+:data:`SIZES` (at RW half of them beyond ``|h| = 0.5``, 8% beyond 0.9).
+
+# Tolerance
+Relative to each quantity's scale: 1e-9 for float64, 2e-4 for float32, at every shape. Measured
+at RW (worst quantity over both variants): float32 numpy 9.8e-7, pytensor-c fused 9.9e-7 and
+hoisted 3.8e-7; float64 pytensor-c at most 1.3e-15; at :data:`SIZES` float32 numpy 3.5e-7. So no
+bound growing with T*H is needed: the recurrence contracts, and rounding does not compound.
+
+# Did the fused kernels run as C?
+PyTensor falls back to an op's NumPy ``perform`` without a word where it cannot make a C thunk,
+and parity would then compare NumPy with NumPy. Under ``formulation=fused`` the worker reports
+``c_kernels`` (:func:`fused_ran_in_c`: the compiled function's thunks, and the ops' ``perform``
+counts); a row whose kernels did not run as C fails.
 """
 
 from __future__ import annotations
@@ -18,7 +43,7 @@ import os
 
 import numpy as np
 
-from ..model.spec import PARAM_NAMES, init_params
+from ..model.spec import PARAM_NAMES, init_params, param_shapes
 
 VARIANTS = ("single", "batched")
 QUANTITIES = ("probs", "loss") + tuple(f"d{k}" for k in PARAM_NAMES) + tuple(
@@ -29,57 +54,152 @@ LENGTHS = np.array([7, 3, 1, 5])
 LR = 0.5
 
 
-def parity_params(dtype: str, seed: int = 0) -> dict[str, np.ndarray]:
-    base = init_params(SIZES["I"], SIZES["H"], SIZES["O"], seed=seed, dtype="float64")
+def parity_shape(shape: dict | None = None) -> dict:
+    """The parity case's sizes: ``shape`` (T, B, I, H[, O]) or the tiny default :data:`SIZES`."""
+    return dict(SIZES) if shape is None else {**SIZES, "O": 10, **shape}
+
+
+def parity_lengths(shape: dict | None = None, seed: int = 0) -> np.ndarray:
+    """Ragged lengths: :data:`LENGTHS` at :data:`SIZES`; else B lengths spread evenly over
+    ``T .. 1`` (both ends included where B > 1) in a seeded random order."""
+    s = parity_shape(shape)
+    if s == SIZES:
+        return LENGTHS.copy()
+    lengths = np.rint(np.linspace(s["T"], 1, s["B"])).astype(np.int64)
+    np.random.default_rng(seed + 3).shuffle(lengths)
+    return lengths
+
+
+def parity_params(dtype: str, seed: int = 0, shape: dict | None = None) -> dict[str, np.ndarray]:
+    """The seed's weights scaled to std 0.3 at :data:`SIZES` and by ``1/sqrt(fan-in)`` beyond it
+    (the same pre-activation spread at every shape; see "Shapes" above); biases random, std 0.3."""
+    s = parity_shape(shape)
+    base = init_params(s["I"], s["H"], s["O"], seed=seed, dtype="float64")
+    tiny = param_shapes(SIZES["I"], SIZES["H"], SIZES["O"])
     rng = np.random.default_rng(seed + 1)
     out = {}
     for name, value in base.items():
-        out[name] = value * 30.0 if name.startswith("W") else rng.normal(0, 0.3, value.shape)
+        if name.startswith("W"):
+            out[name] = value * (30.0 * np.sqrt(tiny[name][1] / value.shape[1]))
+        else:
+            out[name] = rng.normal(0, 0.3, value.shape)
     return {k: v.astype(dtype) for k, v in out.items()}
 
 
-def parity_data(variant: str, dtype: str, seed: int = 0):
+def parity_data(variant: str, dtype: str, seed: int = 0, shape: dict | None = None):
+    """``(x, y, lengths)``; at :data:`SIZES` the padding is zeros, at any other shape random
+    values (which a kernel that reads past a sequence's end would turn into an error)."""
+    s = parity_shape(shape)
     rng = np.random.default_rng(seed + 2)
-    T, B, I, O = SIZES["T"], SIZES["B"], SIZES["I"], SIZES["O"]
+    T, B, I, O = s["T"], s["B"], s["I"], s["O"]
     if variant == "single":
-        return rng.standard_normal((T, I)).astype(dtype), np.int64(2), None
+        return rng.standard_normal((T, I)).astype(dtype), np.int64(min(2, O - 1)), None
     x = rng.standard_normal((T, B, I)).astype(dtype)
-    for b, n in enumerate(LENGTHS):
-        x[n:, b] = 0.0  # padding, as a real batch would carry
-    return x, rng.integers(0, O, B).astype(np.int64), LENGTHS.copy()
+    lengths = parity_lengths(s, seed)
+    if s == SIZES:
+        for b, n in enumerate(lengths):
+            x[n:, b] = 0.0  # padding, as a real batch would carry
+    return x, rng.integers(0, O, B).astype(np.int64), lengths
 
 
-def run_case(engine, variant: str, dtype: str) -> dict[str, np.ndarray]:
-    x, y, lengths = parity_data(variant, dtype)
+def run_case(engine, variant: str, dtype: str, shape: dict | None = None) -> dict[str, np.ndarray]:
+    x, y, lengths = parity_data(variant, dtype, shape=shape)
     out = dict(engine.parity_step(x, y, LR, lengths))
     out.update({f"{k}+": v for k, v in engine.get_params().items()})
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
 
 def worker_job(config, payload):
-    """In the worker: run both variants with the profile's engine; return raw arrays."""
+    """In the worker: run both variants with the profile's engine; return raw arrays.
+
+    ``payload["shape"]`` (optional) is the case's shape; under ``formulation=fused`` the answer's
+    ``c_kernels`` says whether both kernels ran as C (:func:`fused_ran_in_c`)."""
     from ..engines import load
     cls = load(config.engine, config)
-    dtype = config.floatX
-    params = parity_params(dtype)
-    out = {"engine": config.engine, "dtype": dtype, "versions": cls.versions(), "cases": {}}
+    dtype, shape = config.floatX, parity_shape(payload.get("shape"))
+    params = parity_params(dtype, shape=shape)
+    out = {"engine": config.engine, "dtype": dtype, "versions": cls.versions(), "cases": {},
+           "shape": shape}
+    fused = config.get("formulation", "seed") == "fused"
+    performs = fused_perform_calls() if fused else 0
     # Test-only fault injection: proves that a wrong engine fails the check (tests/test_cli.py).
     perturb = float(os.environ.get("RNNPERF_PARITY_PERTURB", "0"))
+    fns = []
     for variant in payload.get("variants", VARIANTS):
-        engine = cls(config, SIZES["I"], SIZES["H"], SIZES["O"], params)
-        values = run_case(engine, variant, dtype)
+        engine = cls(config, shape["I"], shape["H"], shape["O"], params)
+        values = run_case(engine, variant, dtype, shape)
+        if fused:
+            fns.append(engine.function("parity", parity_data(variant, dtype, shape=shape)[0]))
         if perturb:
             values["dWhh"] = values["dWhh"] * (1 + perturb)
         out["device_actual"] = engine.device_actual()
         out["cases"][variant] = {k: v.tolist() for k, v in values.items()}
+    if fused:
+        out.update(fused_report(fns, performs))
     return out
 
 
-def oracle(variant: str, dtype: str) -> dict[str, np.ndarray]:
+def fused_report(fns, performs_before: int) -> dict:
+    """The worker's word on the fused kernels: ``c_kernels`` (both ran as C) and what was seen,
+    the threads of OpenMP's pool and the C++ flags PyTensor compiled them with."""
+    import pytensor
+    ok, detail = fused_ran_in_c(fns, performs_before)
+    return {"c_kernels": ok, "c_kernels_detail": detail, "omp_threads": omp_threads(),
+            "cxxflags": str(pytensor.config.gcc__cxxflags)}
+
+
+def omp_threads() -> int | None:
+    """The threads OpenMP would start in this process (the fused kernels' pool), if loaded."""
+    from threadpoolctl import threadpool_info
+    sizes = [int(p.get("num_threads") or 0) for p in threadpool_info()
+             if p.get("user_api") == "openmp"]
+    return max(sizes) if sizes else None
+
+
+def fused_perform_calls() -> int:
+    """Runs of the fused kernels' NumPy ``perform`` so far in this process."""
+    from ..model.fused import ElmanRecurrence, ElmanRecurrenceGrad
+    return ElmanRecurrence.perform_calls + ElmanRecurrenceGrad.perform_calls
+
+
+def kernel_thunks(fn) -> dict[str, list[bool]]:
+    """For each fused kernel node of the compiled PyTensor function ``fn``, by op name: whether
+    its thunk is a C thunk. A VM linker keeps its nodes and their thunks in order (``fn.vm.nodes``,
+    ``fn.vm.thunks``); ``COp.make_c_thunk`` marks a C thunk with ``cthunk`` (the compiled
+    function the VM calls), ``Op.make_py_thunk`` a Python one with ``perform``. A linker that keeps
+    no per-node thunks (``py``'s PerformLinker, a whole-graph ``CLinker``) gives ``{}``, which
+    :func:`fused_ran_in_c` counts as not run in C."""
+    from ..model.fused import ElmanRecurrence, ElmanRecurrenceGrad
+    vm = getattr(fn, "vm", None)
+    nodes, thunks = getattr(vm, "nodes", None), getattr(vm, "thunks", None)
+    found: dict[str, list[bool]] = {}
+    for node, thunk in zip(nodes or [], thunks or []):
+        if isinstance(node.op, (ElmanRecurrence, ElmanRecurrenceGrad)):
+            found.setdefault(type(node.op).__name__, []).append(hasattr(thunk, "cthunk"))
+    return found
+
+
+def fused_ran_in_c(fns, performs_before: int) -> tuple[bool, str]:
+    """Whether both fused kernels ran as C in the compiled functions ``fns``: each kernel
+    appears, every kernel node holds a C thunk, and no ``perform`` ran since the count was
+    ``performs_before``; and what was seen, in words. A silent fall-back to ``perform`` would
+    otherwise compare NumPy with NumPy."""
+    seen: dict[str, list[bool]] = {}
+    for fn in fns:
+        for name, flags in kernel_thunks(fn).items():
+            seen.setdefault(name, []).extend(flags)
+    performs = fused_perform_calls() - performs_before
+    ok = (set(seen) == {"ElmanRecurrence", "ElmanRecurrenceGrad"}
+          and all(all(v) for v in seen.values()) and performs == 0)
+    thunks = ", ".join(f"{k} {sum(v)} of {len(v)} C" for k, v in sorted(seen.items()))
+    return ok, f"{thunks or 'no kernel nodes'}; perform ran {performs} time(s)"
+
+
+def oracle(variant: str, dtype: str, shape: dict | None = None) -> dict[str, np.ndarray]:
     """The float64 reference on the engine's own (dtype-rounded) parameters and data."""
     from ..model.oracle import loss_and_grads
-    params = {k: v.astype(np.float64) for k, v in parity_params(dtype).items()}
-    x, y, lengths = parity_data(variant, dtype)
+    params = {k: v.astype(np.float64) for k, v in parity_params(dtype, shape=shape).items()}
+    x, y, lengths = parity_data(variant, dtype, shape=shape)
     x = x.astype(np.float64)
     if variant == "single":                          # a single sequence is a batch of one
         x, y, lengths = x[:, None, :], np.asarray(y)[None], np.array([x.shape[0]])
@@ -103,12 +223,13 @@ class QuantityError:
 
 
 def compare_case(got: dict, ref: dict, dtype: str) -> list[QuantityError]:
+    limit = TOLERANCE[dtype]
     errors = []
     for quantity in QUANTITIES:
         want = np.asarray(ref[quantity], dtype=np.float64)
         have = np.asarray(got.get(quantity, np.full_like(want, np.nan)), dtype=np.float64)
         if have.shape != want.shape:
-            errors.append(QuantityError(quantity, float("inf"), float("inf"), TOLERANCE[dtype]))
+            errors.append(QuantityError(quantity, float("inf"), float("inf"), limit))
             continue
         diff = np.abs(have - want)
         max_abs = float(np.max(diff)) if diff.size else 0.0
@@ -116,7 +237,7 @@ def compare_case(got: dict, ref: dict, dtype: str) -> list[QuantityError]:
             max_abs = float("nan")
         scale = float(np.max(np.abs(want))) if want.size else 1.0
         max_rel = max_abs / scale if scale > 0 else max_abs
-        errors.append(QuantityError(quantity, max_abs, max_rel, TOLERANCE[dtype]))
+        errors.append(QuantityError(quantity, max_abs, max_rel, limit))
     return errors
 
 
@@ -130,6 +251,7 @@ class ParityRow:
     errors: list[QuantityError]
     error: str | None = None
     device_actual: str | None = None
+    c_kernels: bool | None = None   # formulation=fused: both kernels ran as C (else None)
 
     @property
     def worst(self) -> QuantityError | None:
@@ -140,7 +262,7 @@ class ParityRow:
     def as_json(self) -> dict:
         return {"engine": self.engine, "formulation": self.formulation, "dtype": self.dtype,
                 "variant": self.variant, "status": self.status, "error": self.error,
-                "device_actual": self.device_actual,
+                "device_actual": self.device_actual, "c_kernels": self.c_kernels,
                 "quantities": {e.quantity: {"max_abs": json_number(e.max_abs),
                                             "max_rel": json_number(e.max_rel),
                                             "tolerance": e.tolerance, "ok": e.ok}
@@ -158,8 +280,11 @@ def json_number(value: float):
     return value if np.isfinite(value) else str(value)
 
 
-def rows_from_worker(config, result) -> list[ParityRow]:
-    """Turn one worker's answer into one row per variant."""
+def rows_from_worker(config, result, shape: dict | None = None) -> list[ParityRow]:
+    """Turn one worker's answer into one row per variant, against the oracle at ``shape``.
+
+    A row fails (status ``failed``) when the worker computed at another shape, or when
+    ``formulation=fused`` did not run both kernels as C (``c_kernels``)."""
     from ..engines.registry import get
     has_formulations = get(config.engine).has_formulations
     formulation = config.get("formulation", "seed") if has_formulations else "-"
@@ -167,12 +292,20 @@ def rows_from_worker(config, result) -> list[ParityRow]:
         status = result.status if result.status in ("unavailable", "timeout") else "failed"
         return [ParityRow(config.engine, formulation, config.floatX, v, status, [], result.error)
                 for v in VARIANTS]
+    shape, data = parity_shape(shape), result.data
+    c_kernels = data.get("c_kernels") if formulation == "fused" else None
+    problem = None
+    if data.get("shape", shape) != shape:
+        problem = f"the worker computed at {data['shape']}, not at {shape}"
+    elif formulation == "fused" and c_kernels is not True:
+        problem = ("formulation=fused did not run its C kernels (a fall-back to perform would "
+                   f"compare NumPy with NumPy): {data.get('c_kernels_detail', 'not reported')}")
     rows = []
     for variant in VARIANTS:
-        got = {k: np.asarray(v, dtype=np.float64)
-               for k, v in result.data["cases"][variant].items()}
-        errors = compare_case(got, oracle(variant, config.floatX), config.floatX)
-        status = "ok" if all(e.ok for e in errors) else "mismatch"
+        got = {k: np.asarray(v, dtype=np.float64) for k, v in data["cases"][variant].items()}
+        errors = [] if data.get("shape", shape) != shape else compare_case(
+            got, oracle(variant, config.floatX, shape), config.floatX)
+        status = "failed" if problem else "ok" if all(e.ok for e in errors) else "mismatch"
         rows.append(ParityRow(config.engine, formulation, config.floatX, variant, status, errors,
-                              None, result.data.get("device_actual")))
+                              problem, data.get("device_actual"), c_kernels))
     return rows

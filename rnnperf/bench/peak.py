@@ -1,8 +1,16 @@
 """The worker's side of the machine facts: its peak matrix-product rate and its BLAS.
 
-Run inside the worker that already built the engine, in the *same* array library, dtype and
-device as the engine (the registry's :attr:`~rnnperf.engines.registry.EngineSpec.peak_library`),
-so a peak fraction compares like with like.
+The peak is measured *through the engine*, in the worker that already built it and timed its
+step: :meth:`Engine.matmul_step <rnnperf.engines.base.Engine.matmul_step>` is one ``(n, n) x
+(n, n)`` product in the engine's own library, dtype, device, flags and threads (a ``dot``
+compiled by PyTensor's or Theano's mode, so ``pytensor-c``'s runs on the BLAS its
+``blas__ldflags`` link and ``pytensor-numba``'s on what Numba lowers ``np.dot`` to; ``torch.mm``;
+jitted ``jnp.dot``). It is timed like the step, with the same calibration and statistic (the
+median of rounds, :mod:`rnnperf.bench.timing`), so both sides of a peak fraction are measured
+alike: the results' peak convention ``engine-median/1``
+(:data:`rnnperf.bench.measurement.CONVENTIONS`). The registry's
+:attr:`~rnnperf.engines.registry.EngineSpec.peak_library` no longer picks the probe; it only says
+which library's facts :func:`blas_info` reports.
 """
 
 from __future__ import annotations
@@ -13,68 +21,33 @@ import time
 
 from ..engines.registry import get as spec_of
 from .flops import matmul_flops
+from .timing import calibrate, median, time_rounds
 
 
-def _numpy_matmul(n: int, dtype: str, device: str):
-    import numpy as np
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n)).astype(dtype)
-    b = rng.standard_normal((n, n)).astype(dtype)
-    return lambda: a @ b
+def peak_gflops(engine, config, min_time: float, rounds: int, target_s: float = 0.03,
+                max_n: int = 8192, min_n: int | None = None) -> tuple[float, int, str]:
+    """The engine's square-matmul rate: ``(gflops, n, library_label)``.
 
-
-def _torch_matmul(n: int, dtype: str, device: str):
-    import torch
-    dev = torch.device("cuda", int(device[4:] or 0)) if device.startswith("cuda") else "cpu"
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=gen, dtype=getattr(torch, dtype)).to(dev)
-    b = torch.randn(n, n, generator=gen, dtype=getattr(torch, dtype)).to(dev)
-    sync = torch.cuda.synchronize if dev != "cpu" else (lambda: None)
-
-    def step():
-        c = a @ b
-        sync()
-        return c
-    return step
-
-
-def _jax_matmul(n: int, dtype: str, device: str):
-    import jax
-    import jax.numpy as jnp
-    key_a, key_b = jax.random.split(jax.random.PRNGKey(0))
-    a = jax.random.normal(key_a, (n, n), dtype=dtype)
-    b = jax.random.normal(key_b, (n, n), dtype=dtype)
-    mm = jax.jit(jnp.matmul)
-    return lambda: mm(a, b).block_until_ready()
-
-
-_MATMULS = {"numpy": _numpy_matmul, "torch": _torch_matmul, "jax": _jax_matmul}
-
-
-def peak_gflops(engine: str, dtype: str, device: str = "cpu", target_s: float = 0.03,
-                max_n: int = 8192, repeats: int = 5,
-                min_n: int = 1024) -> tuple[float, int, str]:
-    """Best-of-``repeats`` rate of a square matmul sized so one product lasts ``target_s``.
-
-    Returns ``(gflops, n, library)``. Doubles ``n`` from 256 until one product takes
-    ``target_s`` (about 1024 on a laptop core in float32), so a GPU gets a size that fills it,
-    and reports the best rate seen at any size from 256 up (at least ``min_n``).
+    ``n`` doubles from 256 until one product lasts ``target_s`` (at least ``min_n``: 1024 on the
+    CPU, 256 on a GPU; at most ``max_n``), each size judged on the faster of two single calls
+    after a first one (compile, allocation, BLAS start-up). At that ``n`` the product is
+    calibrated and timed like the step (``calibrate(step, min_time)``, then ``rounds`` rounds)
+    and the rate is ``matmul_flops(n)`` over the median per-call time. ``library_label`` is
+    what ran (:meth:`Engine.matmul_label <rnnperf.engines.base.Engine.matmul_label>`).
     """
-    library = spec_of(engine).peak_library
-    make = _MATMULS[library]
-    n, best_rate, best_n = 256, 0.0, 256
+    if min_n is None:
+        min_n = 256 if config.wants_gpu else 1024
+    n = 256
     while True:
-        step = make(n, dtype, device)
-        step()                                       # first call: JIT, allocation, BLAS init
-        # Best of a few at every size, and the best size wins: a shared machine only ever makes
-        # a product slower, and one slow product must not stop the search at a small n.
-        best = min(_once(step) for _ in range(repeats))
-        rate = matmul_flops(n) / best / 1e9
-        if rate > best_rate:
-            best_rate, best_n = rate, n
-        if (best >= target_s and n >= min_n) or n * 2 > max_n:
-            return best_rate, best_n, library
+        step = engine.matmul_step(n)
+        step()
+        took = min(_once(step) for _ in range(2))
+        if (took >= target_s and n >= min_n) or n * 2 > max_n:
+            break
         n *= 2
+    loops = calibrate(step, min_time)
+    times = time_rounds(step, loops, rounds)
+    return matmul_flops(n) / median(times) / 1e9, n, engine.matmul_label()
 
 
 def _once(step) -> float:
@@ -112,9 +85,9 @@ def _blas_info(engine: str) -> str:
                 parts.append(f"{name} gcc__cxxflags={cxx}")
             if name == "pytensor":  # buffers kept between calls or not: a speed fact as well
                 parts.append(f"pytensor allow_gc={config.allow_gc}")
-        if engine == "pytensor-c":   # how the thread pools idle (engines.pytensor_runtime)
-            parts += [f"{k}={os.environ.get(k, '(unset)')}"
-                      for k in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")]
+    if engine == "pytensor-c":       # how the thread pools idle (engines.pytensor_runtime)
+        parts += [f"{k}={os.environ.get(k, '(unset)')}"
+                  for k in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")]
     parts.append(f"numpy {_numpy_blas()}")
     return "; ".join(parts)
 

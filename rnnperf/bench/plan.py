@@ -56,11 +56,13 @@ class Job:
 
     def blank(self, **fields) -> res.Measurement:
         """The measurement's identity, filled before anything runs."""
-        cfg = self.config
+        from .flops import step_flops
+        cfg, s = self.config, self.shape
         return res.Measurement(
             key=self.key, profile=self.profile, engine=cfg.engine, task=self.task,
-            shape=dict(self.shape), flags=cfg.values(), device_requested=cfg.device,
+            shape=dict(s), flags=cfg.values(), device_requested=cfg.device,
             dtype=cfg.floatX, threads=cfg.threads or os.cpu_count(),
+            flops_per_step=step_flops(self.task, s["T"], s["B"], s["I"], s["H"], s["O"]),
             host=socket.gethostname(), started=res.now(), **fields)
 
 

@@ -1,11 +1,12 @@
-"""The results document, schema ``rnnperf.results/2``, and its atomic I/O.
+"""The results document, schema ``rnnperf.results/3``, and its atomic I/O.
 
 One JSON object::
 
     {
-      "schema":   "rnnperf.results/2",
+      "schema":   "rnnperf.results/3",
       "created":  "2025-01-01T12:00:00+00:00",      # ISO 8601, UTC; "updated" on every write
       "updated":  "...",
+      "conventions": {"flops": "minimal-products/1", "peak": "engine-median/1"},
       "machine":  {"hostname", "platform", "cpu", "cores_logical", "cores_physical",
                    "memory_gb", "gpus": ["name, memory, driver", ...]},
       "versions": {"python", "rnnperf", "numpy", "scipy", "pytensor", "numba", "jax", "jaxlib",
@@ -20,7 +21,10 @@ A :class:`Measurement` (fields declared once, below) carries:
 * identity: ``key`` (``profile|T=..,B=..,I=..,H=..,O=..|task``, what ``compare`` and ``--resume``
   match on), ``profile`` (canonical flags string), ``engine``, ``flags`` (every effective key),
   ``device_requested``, ``device_actual`` (read from the engine's arrays), ``dtype``, ``task``,
-  ``shape`` ``{T, B, I, H, O}``, ``threads`` (pinned), ``host``;
+  ``shape`` ``{T, B, I, H, O}``, ``threads`` (asked), ``host``;
+* threads that ran: ``pools`` (each BLAS/OpenMP pool, torch's, Numba's, and ``cpus``, the CPUs
+  the worker may use, which XLA's pool follows; read back after the rounds,
+  :mod:`rnnperf.engines.threads`) and ``threads_actual``, the largest of them;
 * timing: ``import_s`` (importing the engine's libraries, after the profile's settings that must
   precede it), ``compile_s`` (graph build + compile + first call, import excluded),
   ``function_cache`` (where the compiled function came from: ``hit``, ``miss`` (compiled and
@@ -29,10 +33,16 @@ A :class:`Measurement` (fields declared once, below) carries:
   round, first worker), ``processes`` (how many fresh workers' rounds are pooled; ``bench
   --processes``), ``times_s`` (per-step seconds of each round), ``median_s``, ``iqr_s``,
   ``min_s``;
-* derived: ``seq_per_s`` (B / median), ``timesteps_per_s`` (T·B / median), ``flops_per_step``
-  (:mod:`rnnperf.bench.flops`), ``gflops`` (model FLOPs / median), ``peak_gflops`` (a square matmul
-  in the engine's own library and dtype, :mod:`rnnperf.bench.peak`), ``peak_n``, ``peak_fraction``
-  (gflops / peak_gflops), ``rss_mb`` (the worker's peak resident set);
+* work and rates: ``flops_per_step`` (the matrix-product FLOPs the step performs, counted under
+  the document's ``conventions["flops"]``, :mod:`rnnperf.bench.flops`), ``peak_gflops`` (a square
+  matmul through the engine itself, median of rounds, :mod:`rnnperf.bench.peak`), ``peak_n``,
+  ``rss_mb`` (the worker's peak resident set); derived: ``seq_per_s`` (B / median),
+  ``timesteps_per_s`` (T·B / median), ``gflops`` (FLOPs / median), ``peak_fraction`` (gflops /
+  peak_gflops);
+* the machine while it was timed (:mod:`rnnperf.bench.load`): ``others_cpu`` (the share of the
+  machine's CPU other processes took), ``steal`` (the hypervisor's share), ``loadavg`` (1 minute);
+  above :data:`~rnnperf.bench.measurement.BUSY_SHARE` the measurement is ``busy`` and the table
+  says to distrust it;
 * outcome: ``status`` (``ok``, ``failed``, ``timeout``, ``unavailable``), ``error`` (one line or
   null), ``wall_s`` (the worker's whole life), ``started``, ``blas`` (what the products run on,
   and for the C backends the build and thread facts that change speed: ``blas__ldflags``,
@@ -41,18 +51,20 @@ A :class:`Measurement` (fields declared once, below) carries:
 * ``extra``: figures a command adds beyond the benchmark itself, keyed by that command
   (``rnnperf tune`` stores each point's parity outcome under ``extra["parity"]``); JSON only.
 
-The statistics and everything under *derived* except the peak and RSS are computed from ``times_s``
-whenever they are read (:data:`DERIVED`): written into the file for other readers, recomputed on
-load. Figures a measurement could not produce are null. Unknown fields in a file are kept on a round
-trip only if declared here; a file whose ``schema`` is not in :data:`READABLE` is *foreign* and
-never touched.
+The statistics and the *derived* rates are computed from ``times_s`` whenever they are read
+(:data:`DERIVED`): written into the file for other readers, recomputed on load. Figures a
+measurement could not produce are null. Unknown fields in a file are kept on a round trip only if
+declared here; a file whose ``schema`` is not in :data:`READABLE` is *foreign* and never touched.
 
 Versions: ``/2`` added ``import_s`` and ``function_cache``, and took the import out of
-``compile_s``. A ``/1`` document still loads (those fields null; its ``compile_s`` includes the
-import) and is written back as ``/2``, a superset.
+``compile_s``. ``/3`` added ``conventions`` (before it, train FLOPs were counted as 3 x forward
+and the peak was the best of 5 products in the engine's array library: :data:`OLD_CONVENTIONS`),
+the threads read back and the load. Older documents still load, keep the FLOPs they recorded and
+say so (``compare`` prints both documents' conventions); ``bench --resume`` refuses to add new
+measurements to one.
 
 Each version is published as a JSON Schema generated from this module (:func:`json_schema`;
-``docs/results.schema.json``, ``docs/results-1.schema.json`` for ``/1``; ``python
+``docs/results.schema.json``, ``docs/results-1.schema.json`` and ``-2`` for the older ones; ``python
 scripts/results_schema.py --write``). Every load validates the document with ``jsonschema``, then
 checks that an ``ok`` measurement has rounds and only finite numbers (NaN is not JSON: no schema can
 say it); the first violation is one ConfigError line naming the file, measurement and field.
@@ -69,8 +81,9 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError
-from .measurement import (ADDED, DERIVED, READABLE, SCHEMA, SHAPE_KEYS, STATUSES,  # noqa: F401
-                          Measurement, make_key, now, shape_label)
+from .measurement import (ADDED, CONVENTIONS, DERIVED, OLD_CONVENTIONS,  # noqa: F401
+                          READABLE, SCHEMA, SHAPE_KEYS, STATUSES, Measurement, make_key, now,
+                          shape_label)
 from .schema import check_document, json_schema  # noqa: F401
 
 
@@ -84,6 +97,7 @@ class ResultsDoc:
     results: list = dataclasses.field(default_factory=list)
     created: str = dataclasses.field(default_factory=now)
     updated: str | None = None
+    conventions: dict = dataclasses.field(default_factory=lambda: dict(CONVENTIONS))
 
     def by_key(self) -> dict[str, Measurement]:
         return {m.key: m for m in self.results}
@@ -101,7 +115,8 @@ class ResultsDoc:
 
     def to_json(self) -> dict:
         return {"schema": SCHEMA, "created": self.created, "updated": self.updated,
-                "machine": self.machine, "versions": self.versions, "settings": self.settings,
+                "conventions": self.conventions, "machine": self.machine,
+                "versions": self.versions, "settings": self.settings,
                 "results": [m.to_json() for m in self.results]}
 
     @classmethod
@@ -116,7 +131,8 @@ class ResultsDoc:
                    for i, m in enumerate(data["results"])]
         return cls(machine=data.get("machine") or {}, versions=data.get("versions") or {},
                    settings=data.get("settings") or {}, results=results,
-                   created=data.get("created") or now(), updated=data.get("updated"))
+                   created=data.get("created") or now(), updated=data.get("updated"),
+                   conventions=data.get("conventions") or dict(OLD_CONVENTIONS))
 
 
 # --- the JSON Schema of each version, and the checks on load ----------------------------------

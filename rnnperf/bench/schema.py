@@ -12,7 +12,8 @@ import math
 
 from ..errors import ConfigError
 from ..model.spec import TASKS
-from .measurement import ADDED, DERIVED, READABLE, SCHEMA, SHAPE_KEYS, STATUSES, Measurement
+from .measurement import (ADDED, CONVENTIONS, DERIVED, READABLE, SCHEMA, SHAPE_KEYS, STATUSES,
+                          Measurement)
 
 
 _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "dict": "object",
@@ -63,10 +64,19 @@ def json_schema(version: str = SCHEMA) -> dict:
                            "status is 'ok' must also be finite (no NaN nor Infinity).",
             "type": "object", "required": ["schema", "results"],
             "properties": {"schema": {"const": version}, "created": maybe_text,
-                           "updated": maybe_text, "machine": {"type": "object"},
+                           "updated": maybe_text, **_conventions(version),
+                           "machine": {"type": "object"},
                            "versions": {"type": "object"}, "settings": {"type": "object"},
                            "results": {"type": "array", "items": measurement_schema(version)}},
             "additionalProperties": True}
+
+
+def _conventions(version: str) -> dict:
+    """How the figures were counted (from /3 on; older documents used OLD_CONVENTIONS)."""
+    if READABLE.index(version) < READABLE.index("rnnperf.results/3"):
+        return {}
+    return {"conventions": {"type": "object", "required": list(CONVENTIONS),
+                            "properties": {k: {"type": "string"} for k in CONVENTIONS}}}
 
 
 @functools.lru_cache(maxsize=None)

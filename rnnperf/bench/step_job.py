@@ -76,6 +76,8 @@ def worker_job(config, payload: dict) -> dict:
     """
     import resource
 
+    from ..engines.threads import limit_pools, pools
+    from .load import LoadWindow
     from .peak import blas_info, peak_gflops
     from .timing import calibrate, time_rounds
 
@@ -87,19 +89,25 @@ def worker_job(config, payload: dict) -> dict:
     built = build_runner(config, {**payload, "shape": m.shape, "task": m.task})
     engine, step = built.engine, built.step
     _check_finite("first call", built.first, fault)
+    limit_pools(config.threads)          # every pool the compile loaded, to threads=
     for _ in range(int(payload.get("warmup", 1))):
         step()
     loops = calibrate(step, float(payload["min_time"]))
+    window = LoadWindow()
     times = time_rounds(step, loops, int(payload["rounds"]))
+    load = window.figures()
+    in_use = pools()
     _check_finite("result", step(), fault)
     _check_finite("parameters", engine.get_params(), fault)
-    peak, peak_n, _ = peak_gflops(config.engine, dtype, config.device)
+    peak, peak_n, _ = peak_gflops(engine, config, float(payload["min_time"]),
+                                  int(payload["rounds"]))
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     filled = dataclasses.replace(
         m, import_s=built.import_s, compile_s=built.compile_s,
         function_cache=built.function_cache, loops=loops, times_s=times, peak_gflops=peak,
         peak_n=peak_n, rss_mb=rss_kb / 1024, device_actual=engine.device_actual(),
-        blas=blas_info(config.engine), versions=built.cls.versions(), dtype=dtype)
+        blas=blas_info(config.engine), versions=built.cls.versions(), dtype=dtype,
+        pools=in_use, threads_actual=max(in_use.values(), default=None), **load)
     return filled.to_json()
 
 

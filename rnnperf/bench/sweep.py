@@ -64,6 +64,9 @@ def open_document(out, resume: bool, force: bool) -> res.ResultsDoc:
         raise ConfigError(f"{path}: is a directory; --out names the results file to write")
     if resume and path.exists():
         doc = res.load(path)                        # corrupt/foreign: ConfigError, untouched
+        if doc.conventions != res.CONVENTIONS:
+            raise ConfigError(f"{path}: counted under older conventions ({_said(doc)}); "
+                              "its figures and new ones would not compare: start a new document")
     elif path.exists() and not force:
         raise ConfigError(f"{path}: already exists; pass --resume to continue it or --force to "
                           "replace it")
@@ -73,6 +76,10 @@ def open_document(out, resume: bool, force: bool) -> res.ResultsDoc:
     doc.machine = machine_facts()
     doc.versions = {**library_versions(), "blas": blas}
     return doc
+
+
+def _said(doc: res.ResultsDoc) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(doc.conventions.items()))
 
 
 def measure(job: Job, settings: Settings) -> res.Measurement:
@@ -94,17 +101,18 @@ def measure(job: Job, settings: Settings) -> res.Measurement:
 def pool(before: res.Measurement, new: res.Measurement, process_no: int) -> res.Measurement:
     """``before`` with the rounds of one more worker; a worker that fails fails the measurement.
 
-    ``import_s``, ``compile_s``, ``function_cache`` and ``loops`` stay the first worker's (later
-    ones find warm caches); the peak and RSS are the highest seen; the statistics follow from
-    every pooled round.
+    ``import_s``, ``compile_s``, ``function_cache``, ``loops`` and ``pools`` stay the first
+    worker's (later ones find warm caches); the peak, the RSS, the threads and the load are the
+    highest seen; the statistics follow from every pooled round.
     """
     if new.status != "ok":
         before.status, before.error = new.status, f"worker {process_no}: {new.error}"
         return before
     before.times_s = list(before.times_s) + list(new.times_s)
     before.processes = process_no
-    before.peak_gflops = max(filter(None, (before.peak_gflops, new.peak_gflops)), default=None)
-    before.rss_mb = max(filter(None, (before.rss_mb, new.rss_mb)), default=None)
+    for name in ("peak_gflops", "rss_mb", "threads_actual", "others_cpu", "steal", "loadavg"):
+        seen = [v for v in (getattr(before, name), getattr(new, name)) if v is not None]
+        setattr(before, name, max(seen, default=None))     # the worst any worker saw
     before.wall_s = round((before.wall_s or 0) + (new.wall_s or 0), 3)
     return before
 

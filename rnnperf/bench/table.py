@@ -23,6 +23,8 @@ TABLE_COLUMNS = [
     Column("threads", right=True, essential=False), Column("device"),
 ]
 COLUMNS = tuple(c.name for c in TABLE_COLUMNS)
+#: after the median of a measurement timed on a busy machine (Measurement.busy)
+BUSY_MARK = "!"
 
 
 def baseline_medians(measurements, baseline: str) -> dict:
@@ -45,8 +47,10 @@ def result_rows(measurements, baseline: str = "torch") -> list[list[str]]:
     for m in measurements:
         ref = base.get((results_shape(m), m.task))
         ratio = ref / m.median_s if ref and m.ok and m.median_s else None
+        busy = BUSY_MARK if m.busy else ""
         rows.append([m.profile or m.engine, results_shape(m), m.task, m.status,
-                     f(m.median_s, ".3f", 1e3), f(m.iqr_s, ".3f", 1e3), f(m.seq_per_s, ".1f"),
+                     f(m.median_s, ".3f", 1e3) + busy, f(m.iqr_s, ".3f", 1e3),
+                     f(m.seq_per_s, ".1f"),
                      f(m.gflops, ".2f"), f(m.peak_gflops, ".1f"), f(m.peak_fraction, ".1%"),
                      f(ratio, ".2f"), f(m.import_s, ".2f"), compile_cell(m), f(m.rss_mb, ".0f"),
                      str(m.threads or "-"), m.device_actual or "-"])
@@ -65,9 +69,10 @@ def compile_cell(m) -> str:
 def short_profile(m) -> str:
     """``pytensor-c hoisted threads=1``: the engine, its formulation, then its other keys,
     space-separated so that a narrow terminal wraps between them."""
-    keys = [kv.removeprefix("formulation=") for kv in (m.profile or "").split(",")
-            if kv and not kv.startswith("engine=")]
-    return " ".join([m.engine] + keys)
+    from ..flags import format_flags, split_flags
+    pairs = [(k, v) for k, v in split_flags(m.profile or "", "profile") if k != "engine"]
+    shown = [v if k == "formulation" else format_flags([(k, v)]) for k, v in pairs]
+    return " ".join([m.engine] + shown)
 
 
 def short_shape(shape: dict) -> str:
@@ -92,12 +97,21 @@ def render_results(measurements, console=None, baseline: str = "torch",
                         title=f"x {baseline}: speed-up over the best {baseline} measurement of "
                               "the same shape and task in this document; IQR in ms"))
     print_lines(console, [f"{m.key}: {m.status}: {m.error}" for m in measurements if m.error])
+    print_lines(console, busy_lines(measurements))
+
+
+def busy_lines(measurements) -> list[str]:
+    """A warning per measurement timed while other processes (or the hypervisor) took a share of
+    the machine: its numbers are not to be trusted, nor ratios against it."""
+    return [f"{BUSY_MARK} {m.key}: the machine was busy while it was timed (other processes "
+            f"{(m.others_cpu or 0):.0%} of the CPUs, steal {(m.steal or 0):.0%}, load "
+            f"{m.loadavg}): distrust it" for m in measurements if m.busy]
 
 
 def markdown_table(measurements, baseline: str = "torch") -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in result_rows(measurements, baseline)]
-    return "\n".join(lines)
+    return "\n".join(lines + [""] + busy_lines(measurements)).rstrip()
 
 
 def results_shape(m) -> str:

@@ -134,6 +134,8 @@ def main(argv=None) -> int:
     try:
         payload = json.loads(sys.stdin.read() or "{}")
         config = flags.load(flags=os.environ.get(FLAGS_VAR, ""), use_env=False)
+        from ..engines.threads import pin_affinity
+        pin_affinity(config.threads)                  # before any library sizes its pool
         fault = worker_fault(argv[0])                 # test-only: RNNPERF_FAULT=KIND@worker:JOB
         if fault:
             inject(fault)

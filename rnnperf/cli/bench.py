@@ -36,7 +36,8 @@ def register(sub) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from ..bench import results, sweep
-    from ..bench.compare import compare_docs, exit_code, parse_threshold, render
+    from ..bench.compare import (compare_docs, conventions_line, exit_code, parse_threshold,
+                                 render)
     from ..bench.table import render_results
     from ..errors import ConfigError
     from ..ui import stdout_console
@@ -56,6 +57,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if base is not None:
         rows = compare_docs(base, doc, threshold)
         render(rows, threshold, stdout_console())
+        print(conventions_line(base, doc))
         if exit_code(rows):
             return 1
     return code

@@ -19,6 +19,9 @@ def register(sub) -> None:
                                     "profile's floatX)")
     p.add_argument("--formulations", help="seed,hoisted (default: both for Theano-family "
                                           "engines with --engines, else the profile's)")
+    p.add_argument("--shape", metavar="T=..,B=..,I=..,H=..[,O=..]",
+                   help="the case's shape, with ragged lengths over 1..T (default: the tiny "
+                        "T=7,B=4,I=5,H=6,O=4)")
     p.add_argument("--json", metavar="FILE", help="write the matrix as JSON")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per worker")
     add_wide_arg(p)
@@ -75,8 +78,10 @@ def parity_profiles(args, base: flagslib.Config):
 
 
 def cmd_parity(args) -> int:
-    from ..bench.parity import rows_from_worker
+    from ..bench.parity import parity_shape, rows_from_worker
+    from ..bench.plan import parse_shape
     from ..bench.process import kill_all_workers, run_worker
+    shape = parity_shape(parse_shape(args.shape) if args.shape else None)
     base = load_config(args)
     if args.engines and args.flags and any("engine=" in f or "mode=" in f for f in args.flags):
         raise ConfigError("--engines and an engine= or mode= in --flags contradict each other")
@@ -90,8 +95,8 @@ def cmd_parity(args) -> int:
                 # one worker compiles (cold: seconds to a minute) and checks both variants
                 progress.update(progress.task_ids[0], description=f"compiling and checking "
                                 f"{config.engine} {config.floatX} {config['formulation']}")
-            result = run_worker("parity", config, {}, timeout=args.timeout)
-            rows += rows_from_worker(config, result)
+            result = run_worker("parity", config, {"shape": shape}, timeout=args.timeout)
+            rows += rows_from_worker(config, result, shape)
             if progress:
                 progress.advance(progress.task_ids[0])
     except KeyboardInterrupt:
@@ -100,10 +105,10 @@ def cmd_parity(args) -> int:
     finally:
         if progress:
             progress.stop()
-    print_parity(rows, skipped, wide=args.wide)
+    print_parity(rows, skipped, wide=args.wide, shape=args.shape and shape)
     if args.json:
         from ..atomic import write_json_atomic
-        write_json_atomic(args.json, {"schema": "rnnperf.parity/1",
+        write_json_atomic(args.json, {"schema": "rnnperf.parity/1", "shape": shape,
                                       "rows": [r.as_json() for r in rows],
                                       "skipped": [{"engine": n, "reason": r} for n, r in skipped]})
     bad = [r for r in rows if r.status not in ("ok", "unavailable")]
@@ -163,11 +168,12 @@ def summary(rows, skipped) -> str:
             f"{where}{not_run}")
 
 
-def print_parity(rows, skipped, wide: bool = False) -> None:
+def print_parity(rows, skipped, wide: bool = False, shape: dict | None = None) -> None:
     out = stdout_console(160)
+    at = f" at {','.join(f'{k}={v}' for k, v in shape.items())}" if shape else ""
     out.print(table(PARITY_COLUMNS, [parity_cells(r) for r in rows], wide=wide,
                     styles=[None if r.status == "ok" else "red" for r in rows],
-                    title="parity vs the float64 NumPy oracle (error relative to the "
+                    title=f"parity vs the float64 NumPy oracle{at} (error relative to the "
                           "quantity's scale)"))
     print_lines(out, [f"not run: {name}: {reason}" for name, reason in skipped])
     print_lines(out, [f"{row.engine} {row.dtype}: {row.error}" for row in rows

@@ -34,11 +34,14 @@ def register(sub) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from ..bench import results
-    from ..bench.compare import compare_docs, exit_code, parse_threshold, render
+    from ..bench.compare import (compare_docs, conventions_line, exit_code, parse_threshold,
+                                 render)
     from ..ui import stdout_console
     threshold = parse_threshold(args.threshold)
-    rows = compare_docs(results.load(args.base), results.load(args.new), threshold)
+    base, new = results.load(args.base), results.load(args.new)
+    rows = compare_docs(base, new, threshold)
     render(rows, threshold, stdout_console())
+    print(conventions_line(base, new))
     return exit_code(rows)
 
 

@@ -94,6 +94,22 @@ class Engine(abc.ABC):
             return lambda: self.forward(x, lengths)
         return lambda: self.train_step(x, y, lr, lengths)
 
+    def matmul_step(self, n: int) -> Callable[[], object]:
+        """One synchronised ``(n, n) x (n, n)`` product in this engine's own library: the peak
+        probe's unit (:func:`rnnperf.bench.peak.peak_gflops`).
+
+        Same library, dtype, device, flags and threads as the engine's step; the operands
+        (:func:`matmul_operands`) are placed once, outside the closure, and each call returns the
+        product once it is computed. The default is NumPy's ``a @ b``; engines computing in
+        another library override it (and :meth:`matmul_label`).
+        """
+        a, b = matmul_operands(n, self.dtype)
+        return lambda: a @ b
+
+    def matmul_label(self) -> str:
+        """What :meth:`matmul_step` runs, for the record (``torch.mm on cuda:0``)."""
+        return f"numpy matmul ({numpy_blas_name()})"
+
     def parity_step(self, x, y, lr: float, lengths) -> dict[str, np.ndarray]:
         """Probabilities, loss and gradients at the current parameters, then one SGD step.
 
@@ -122,6 +138,26 @@ class Engine(abc.ABC):
                 raise ConfigError(f"params: {name} has shape {got}, expected {shape}")
             if not np.all(np.isfinite(params[name])):
                 raise ConfigError(f"params: {name} contains NaN or Inf")
+
+
+def matmul_operands(n: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The peak probe's two ``(n, n)`` operands: seeded standard normals in ``dtype``.
+
+    Every engine's :meth:`Engine.matmul_step` places these same values on its own device, so a
+    product can be checked against NumPy whatever computed it.
+    """
+    rng = np.random.default_rng(0)
+    dtype = np.dtype(dtype)
+    return rng.standard_normal((n, n), dtype=dtype), rng.standard_normal((n, n), dtype=dtype)
+
+
+def numpy_blas_name() -> str:
+    """The BLAS NumPy was built with (``scipy-openblas 0.3.27``), or ``?``."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # NumPy < 1.25 (the legacy venv's) has no mode="dicts"
+        return "?"
 
 
 def check_lr(lr) -> float:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..model.spec import PARAM_NAMES
 from . import function_cache
+from .base import matmul_operands
 from .devices import array_device
 from .graph_engine import FunctionEngine
 from .jax_runtime import quiet_jax_conversion_warnings
@@ -54,6 +55,7 @@ class CachedJaxEngine(FunctionEngine):
         self._params: dict = {}
         self._calls: dict[tuple, Call] = {}
         self._sources: list[str] = []
+        self._dot = None                      # the peak probe's jitted jnp.dot
 
     @property
     def function_cache(self) -> str | None:
@@ -76,6 +78,21 @@ class CachedJaxEngine(FunctionEngine):
         import jax
         jax.block_until_ready(value)
         return value
+
+    # --- the peak probe: never through PyTensor, which a hit does not import -------------------
+    def matmul_step(self, n):
+        """``jax.jit(jnp.dot)`` on the default device (where the parameters and the exported
+        functions' data live), the operands placed there once."""
+        import jax
+        import jax.numpy as jnp
+        if self._dot is None:
+            self._dot = jax.jit(jnp.dot)
+        a, b = (jax.device_put(v) for v in matmul_operands(n, self.dtype))
+        dot = self._dot
+        return lambda: jax.block_until_ready(dot(a, b))
+
+    def matmul_label(self):
+        return f"jax.numpy.dot (jit) on {self.device_actual()}"
 
     # --- compiled functions ----------------------------------------------------------------------
     def function(self, name: str, x):

@@ -8,7 +8,9 @@ Two layers:
   business (a compile, or :mod:`rnnperf.engines.function_cache`);
 * :class:`GraphEngine`: functions compiled from :func:`rnnperf.model.build_seed_graph` by a
   library's ``function`` and mode, over shared variables created once, so every compiled function
-  reads and updates the same parameters and a training loop compiles once and reuses.
+  reads and updates the same parameters and a training loop compiles once and reuses; the peak
+  probe's product (:meth:`GraphEngine.matmul_step`) is such a function too, ``dot`` compiled in
+  the same library and mode.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 
 from ..model.graph import GraphLib, SeedGraph, build_seed_graph
 from ..model.spec import PARAM_NAMES
-from .base import Engine, check_inputs
+from .base import Engine, check_inputs, matmul_operands
 
 #: the compiled functions of a seed graph, by name
 FUNCTIONS = ("forward", "loss", "gradients", "parity", "train")
@@ -97,6 +99,7 @@ class GraphEngine(FunctionEngine):
         self._shared = None
         self._graphs: dict[tuple, SeedGraph] = {}
         self._fns: dict[tuple, object] = {}
+        self._matmul_fn = None
         self.formulation = self.config.get("formulation", "seed")
 
     # --- parameters live in shared variables --------------------------------------------------
@@ -145,3 +148,38 @@ class GraphEngine(FunctionEngine):
                 raise KeyError(name)
             self._fns[key] = fn
         return self._fns[key]
+
+    # --- the peak probe: dot compiled like every other function -----------------------------
+    def matmul_step(self, n):
+        """``dot(a, b)`` compiled by this engine's :meth:`compile` (its library, mode, flags and
+        threads); the operands placed once by :meth:`place_operand`."""
+        fn = self.matmul_function()
+        a, b = (self.place_operand(v) for v in matmul_operands(n, self.dtype))
+        return lambda: self.sync(fn(a, b))
+
+    def matmul_function(self):
+        """The compiled ``dot`` of two matrices of the engine's dtype, any size (compiled once).
+
+        Its inputs are trusted (``trust_input``): the operands are placed by
+        :meth:`place_operand`, already of the right type and on the engine's device.
+        """
+        if self._matmul_fn is None:
+            a, b = (self.lib.tensor(name, self.dtype.name, (None, None)) for name in "ab")
+            self._matmul_fn = self.compile([a, b], self.lib.T.dot(a, b))
+            self._matmul_fn.trust_input = True
+        return self._matmul_fn
+
+    def place_operand(self, value: np.ndarray):
+        """An operand of the peak probe as the compiled function takes it (NumPy by default)."""
+        return value
+
+    def matmul_label(self):
+        ops = sorted({type(node.op).__name__
+                      for node in self.matmul_function().maker.fgraph.apply_nodes})
+        origin, detail = self.matmul_origin()
+        return f"{origin} {'+'.join(ops) or '(no op)'} ({detail})"
+
+    @abc.abstractmethod
+    def matmul_origin(self) -> tuple[str, str]:
+        """``(library and mode, what its product runs on)`` for :meth:`matmul_label`:
+        ``("pytensor CVM", "blas__ldflags=-lopenblas")``."""

@@ -21,7 +21,7 @@ import functools
 import numpy as np
 
 from ..model.spec import PARAM_NAMES
-from .base import Engine, check_inputs
+from .base import Engine, check_inputs, matmul_operands
 from .devices import array_device
 from .jax_runtime import configure_jax
 
@@ -66,11 +66,13 @@ def _train(params, x, y, lengths, lr):
 
 @functools.lru_cache(maxsize=None)
 def _compiled():
-    """The jitted functions, built once per process (after configure_jax set x64 and the cache)."""
+    """The jitted functions, built once per process (after configure_jax set x64 and the cache);
+    ``dot`` is the peak probe's product."""
     import jax
+    import jax.numpy as jnp
     return {"forward": jax.jit(_probs), "loss": jax.jit(_loss),
             "gradients": jax.jit(jax.grad(_loss)),
-            "train": jax.jit(_train, donate_argnums=(0,))}
+            "train": jax.jit(_train, donate_argnums=(0,)), "dot": jax.jit(jnp.dot)}
 
 
 class JaxEngine(Engine):
@@ -159,3 +161,15 @@ class JaxEngine(Engine):
     def sync(self, value=None):
         import jax
         return jax.block_until_ready(value if value is not None else self._params)
+
+    # --- the peak probe --------------------------------------------------------------------------
+    def matmul_step(self, n):
+        """Jitted ``jnp.dot`` at the profile's dtype (and JAX's default precision, as the step's
+        products) on the engine's device, the operands placed there once."""
+        import jax
+        a, b = (self._put(v) for v in matmul_operands(n, self.dtype))
+        dot = self.fns["dot"]
+        return lambda: jax.block_until_ready(dot(a, b))
+
+    def matmul_label(self):
+        return f"jax.numpy.dot (jit) on {self.device_actual()}"

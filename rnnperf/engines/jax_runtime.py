@@ -19,11 +19,13 @@ def configure_jax(config) -> None:
         os.environ.setdefault("JAX_PLATFORMS", "cuda")
     else:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    if config.threads and "jax" not in sys.modules:
-        # XLA ignores OMP_NUM_THREADS: pin its own pools, so threads= is what really ran.
-        flags = [f"--xla_cpu_multi_thread_eigen={'false' if config.threads == 1 else 'true'}",
-                 f"intra_op_parallelism_threads={config.threads}"]
-        os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", "")] + flags).strip()
+    if config.threads == 1 and "jax" not in sys.modules:
+        # XLA ignores OMP_NUM_THREADS and has no flag for its pool's size: the pool follows the
+        # process's CPU affinity, which a worker pins (rnnperf.engines.threads). One thread also
+        # turns Eigen's own pool off. Every XLA flag needs its leading "--": XLA's parser stops
+        # at the first token without one (and JAX reads a lone one as a file name).
+        flag = "--xla_cpu_multi_thread_eigen=false"
+        os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), flag]).strip()
     import jax
     jax.config.update("jax_enable_x64", config.floatX == "float64")
     try:

@@ -188,7 +188,8 @@ def import_theano(values: dict[str, str]):
     if "theano" in sys.modules:
         return sys.modules["theano"]
     flags = theano_flags(values)
-    os.environ["THEANO_FLAGS"] = ",".join(f"{k}={v}" for k, v in flags.items())
+    from ..flags import format_flags          # quoted as Theano's shlex reads them back
+    os.environ["THEANO_FLAGS"] = format_flags(flags)
     if sys.version_info >= (3, 11):
         # scan_perform's generated C does not compile on 3.11+; None makes its import fail fast
         # and Theano uses the Python scan loop (scan_op.py catches the ImportError).

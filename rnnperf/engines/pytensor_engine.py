@@ -68,12 +68,13 @@ class PyTensorEngine(GraphEngine):
                 # PyTensor's PytorchLinker turns every input into `torch.as_tensor(ndarray)` and
                 # every output back into NumPy, naming no device: without a default device a
                 # device=cuda run would compute on the CPU. Parameters still cross the host
-                # between calls (the linker's design), so device_actual() reads "cpu".
+                # between calls (the linker's design): device_actual() reads the tensors.
                 import torch
                 torch.set_default_device(self.torch_device)
         self.import_libraries(self.config)
         from pytensor.compile.mode import get_mode
         self.mode = get_mode(self.backend)
+        self._torch_seen = None    # PyTorch: an empty tensor on the device the outputs were on
         super().setup()
 
     def make_lib(self):
@@ -98,8 +99,32 @@ class PyTensorEngine(GraphEngine):
 
     def compile(self, inputs, outputs, updates=None):
         import pytensor
-        return pytensor.function(inputs, outputs, updates=updates or [], mode=self.mode,
-                                 on_unused_input="ignore")
+        fn = pytensor.function(inputs, outputs, updates=updates or [], mode=self.mode,
+                               on_unused_input="ignore")
+        if self.backend == "PYTORCH":
+            self.watch_torch_outputs(fn)
+        return fn
+
+    def watch_torch_outputs(self, fn) -> None:
+        """Have ``fn``'s next call note the device of the torch tensors it computes.
+
+        PyTensor's PytorchLinker keeps no tensor: its ``jit_fn`` (``fn.vm.jit_fn``) runs the
+        ``torch.compile``-d graph (its ``.fn``) on tensors made from the NumPy inputs and turns
+        every output back into NumPy. So ``.fn`` is wrapped for one call, which keeps an empty
+        tensor on its first output's device and puts the linker's own ``.fn`` back: the timed
+        calls after it run PyTensor's path unchanged.
+        """
+        wrapper = fn.vm.jit_fn
+        inner = wrapper.fn
+
+        def first_call(*args, **kwargs):
+            outs = inner(*args, **kwargs)
+            wrapper.fn = inner
+            tensor = next((o for o in outs or () if hasattr(o, "new_empty")), None)
+            if tensor is not None:
+                self._torch_seen = tensor.new_empty(0)
+            return outs
+        wrapper.fn = first_call
 
     def to_host(self, value):
         if hasattr(value, "detach"):  # torch tensor from the PyTorch backend
@@ -107,11 +132,54 @@ class PyTensorEngine(GraphEngine):
         return np.asarray(value)
 
     def sync(self, value):
-        if self.backend == "PYTORCH" and self.config.wants_gpu:
+        if self.backend == "PYTORCH" and self.torch_device.type == "cuda":
             import torch
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(self.torch_device)
         return value
 
     def device_actual(self) -> str:
-        """Read from the shared parameter storage itself."""
-        return array_device(self._shared["Whh"].get_value(borrow=True))
+        """Read from the arrays themselves.
+
+        C and Numba: the shared parameter storage (NumPy; the host). PyTorch: the storage is
+        NumPy between calls on any device (the linker converts at every call), so it would say
+        ``cpu`` even where the graph computes on a GPU; instead the device of the torch tensors
+        a compiled function returned, on its first call, before the linker turned them into
+        NumPy (:meth:`watch_torch_outputs`). Before any call, the device of the tensor the
+        linker's own conversion (``pytorch_typify``, what every call applies to its inputs)
+        makes of the parameter storage.
+        """
+        if self.backend != "PYTORCH":
+            return array_device(self._shared["Whh"].get_value(borrow=True))
+        if self._torch_seen is None:
+            from pytensor.link.pytorch.dispatch import pytorch_typify
+            return array_device(pytorch_typify(self._shared["Whh"].get_value(borrow=True)))
+        return array_device(self._torch_seen)
+
+    # --- the peak probe ------------------------------------------------------------------------
+    def place_operand(self, value):
+        """PyTorch: a tensor on the engine's device, which the linker's conversion passes
+        through (only the product goes back to the host, as the linker does with any output)."""
+        if self.backend == "PYTORCH":
+            import torch
+            return torch.as_tensor(value, device=self.torch_device)
+        return value
+
+    def matmul_origin(self):
+        import pytensor
+        if self.backend == "CVM":
+            return "pytensor CVM", f"blas__ldflags={pytensor.config.blas__ldflags or '(none)'}"
+        if self.backend == "NUMBA":
+            return "pytensor NUMBA", f"Numba's np.dot: SciPy's cython_blas, {_scipy_blas()}"
+        if self.backend == "PYTORCH":
+            return "pytensor PYTORCH", (f"torch.matmul on {self.device_actual()}; "
+                                        "product copied to host by the linker")
+        return f"pytensor {self.backend}", "?"
+
+
+def _scipy_blas() -> str:
+    try:
+        import scipy
+        blas = scipy.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # an older SciPy: a fact for the record, not worth failing over
+        return "?"

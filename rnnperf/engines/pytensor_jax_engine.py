@@ -53,3 +53,11 @@ class PyTensorJaxEngine(PyTensorEngine):
             import jax
             return array_device(jax.device_put(value))
         return array_device(value)
+
+    # --- the peak probe: PyTensor's JAX-mode dot, operands on the default device ---------------
+    def place_operand(self, value):
+        import jax
+        return jax.device_put(value)
+
+    def matmul_origin(self):
+        return "pytensor JAX", f"jax.numpy.dot on {self.device_actual()}"

@@ -17,6 +17,7 @@ import platform
 import sys
 
 from ..errors import ConfigError
+from ..flags import format_flags
 from ..host import openblas_ldflags
 
 
@@ -69,7 +70,7 @@ def apply_pytensor_flags(flags: dict[str, str]) -> None:
     """Set flags before PyTensor's import, or at run time where it is already imported."""
     if "pytensor" not in sys.modules:
         current = os.environ.get("PYTENSOR_FLAGS", "")
-        extra = ",".join(f"{k}={v}" for k, v in flags.items())
+        extra = format_flags(flags)          # a value's comma quoted, as PyTensor's shlex reads it
         os.environ["PYTENSOR_FLAGS"] = ",".join(p for p in (current, extra) if p)
         return
     import pytensor

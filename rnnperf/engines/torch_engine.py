@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.spec import PARAM_NAMES
-from .base import Engine, check_inputs
+from .base import Engine, check_inputs, matmul_operands
 from .devices import array_device
 from .torch_runtime import configure_torch
 
@@ -128,7 +128,7 @@ class TorchEngine(Engine):
     def runner(self, task, x, y, lengths, lr=0.01):
         xt, yt, pl, _ = self._place(x, y if task == "train" else None, lengths)
         torch, lr = self.torch, float(lr)
-        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        sync = self._sync()
 
         if task == "forward":
             def step():
@@ -142,3 +142,26 @@ class TorchEngine(Engine):
                 sync()
                 return out
         return step
+
+    def _sync(self):
+        """Waits for this engine's device (its own CUDA device, not the current one)."""
+        if self.device.type != "cuda":
+            return lambda: None
+        torch, device = self.torch, self.device
+        return lambda: torch.cuda.synchronize(device)
+
+    # --- the peak probe --------------------------------------------------------------------------
+    def matmul_step(self, n):
+        """``torch.mm`` on the engine's device and dtype; the operands placed there once (the
+        same seeded values on every device: no random generator, so none on the wrong device)."""
+        torch, sync = self.torch, self._sync()
+        a, b = (torch.as_tensor(v, device=self.device) for v in matmul_operands(n, self.dtype))
+
+        def step():
+            out = torch.mm(a, b)
+            sync()
+            return out
+        return step
+
+    def matmul_label(self):
+        return f"torch.mm on {self.device_actual()}"

@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+import re
+from typing import Iterable, Mapping
 
 from ..engines import registry
 from ..errors import ConfigError
 from .keys import KEYS
+
+#: a value made of these characters reads back from a flags string as written
+_PLAIN = re.compile(r"[A-Za-z0-9_@%+=:./-]+")
+
+
+def quote_value(value: str) -> str:
+    """``value`` as Theano's split (:func:`.sources.split_flags`) reads it back: as is when
+    plain, else single-quoted.
+
+    Inside single quotes shlex keeps everything (``,``, ``"``, ``#``, ``\\``, spaces, newlines);
+    a single quote itself is closed, written as ``"'"`` and reopened, as :func:`shlex.quote` does.
+    """
+    if _PLAIN.fullmatch(value):
+        return value
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def format_flags(items: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
+    """``key=value,...`` that Theano, PyTensor and :func:`.sources.split_flags` read back
+    unchanged."""
+    pairs = items.items() if isinstance(items, Mapping) else items
+    return ",".join(f"{key}={quote_value(value)}" for key, value in pairs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +77,12 @@ class Config:
         if setting is None:
             return
         spec = registry.get(self.engine)
+        if not spec.has_formulations:
+            said = "" if setting.source == "default" or setting.value == "seed" else \
+                f"; {setting.source} said {setting.value}, which it cannot build"
+            self.settings["formulation"] = Setting(
+                "seed", f"implied by engine={self.engine} (it has one formulation{said})")
+            return
         if setting.source == "default":
             self.settings["formulation"] = Setting(spec.default_formulation,
                                                    f"default for engine={self.engine}")
@@ -102,9 +131,19 @@ class Config:
                 if "." in k or (k in KEYS and not KEYS[k].owned)}
 
     def profile(self) -> str:
-        """Canonical flags string: feeding it back gives the same configuration."""
-        return ",".join(f"{k}={s.value}" for k, s in sorted(self.settings.items())
-                        if not s.source.startswith(("default", "implied")))
+        """Canonical flags string: feeding it back gives the same configuration.
+
+        Values are quoted as Theano's shlex split reads them back (``-Wl,-rpath,/opt/x`` keeps
+        its commas), and ``mode`` is kept where the engine does not imply it: ``engine=pytensor``
+        runs PyTensor's default mode, FAST_RUN, whose engine, pytensor-numba, implies NUMBA.
+        """
+        return format_flags((k, s.value) for k, s in sorted(self.settings.items())
+                            if self._in_profile(k, s))
+
+    def _in_profile(self, key: str, setting: Setting) -> bool:
+        if not setting.source.startswith(("default", "implied")):
+            return True
+        return key == "mode" and setting.value != registry.get(self.engine).mode
 
     def as_json(self) -> dict[str, dict[str, str]]:
         return {k: {"value": s.value, "source": s.source} for k, s in sorted(self.settings.items())}

@@ -1,11 +1,17 @@
 """Where a profile comes from: flag strings, rc files, the environment, merged in Theano's order.
 
 Users of this field type ``THEANO_FLAGS=floatX=float32,device=cuda`` and keep a ``~/.theanorc`` by
-habit, so rnnperf honours that syntax exactly (Theano's ``configparser.py``):
+habit, so rnnperf honours that syntax exactly (Theano 1.0.5's ``configparser.py``: its split is
+:func:`split_flags`, its rc reading :func:`read_rc`):
 
-* a profile string is ``key=value,key=value``; dotted keys name an rc section
+* a profile string is ``key=value,key=value`` split as Theano splits it (shlex, ``,`` as the only
+  separator): quotes group and are removed, so ``blas.ldflags='-Wl,-rpath,/opt/x'`` keeps its
+  commas; outside single quotes a backslash escapes the next character, and ``#`` starts a
+  comment up to the end of the line (quote it: ``cxx='g++ #1'``); dotted keys name an rc section
   (``blas.ldflags=-lopenblas``), ``__`` is accepted for the dot, later keys override earlier ones;
 * rc files are INI: ``[global]`` holds top-level keys, ``[section]`` holds ``section.key``;
+  ``%(USER)s``, ``%(LSCRATCH)s``, ``%(TMPDIR)s``, ``%(TEMP)s``, ``%(TMP)s`` and ``%(PID)s`` (the
+  reading process's id) interpolate, and a value whose interpolation fails is kept as written;
 * sources, lowest to highest: built-in defaults < rc files (``THEANORC``, colon-separated, and
   ``RNNPERF_RC``; when neither is set ``~/.theanorc`` then ``~/.rnnperfrc``) < ``THEANO_FLAGS`` <
   ``RNNPERF_FLAGS`` < ``--rc`` < ``--flags`` on the command line.
@@ -22,12 +28,17 @@ import configparser
 import difflib
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from ..errors import ConfigError
 from .config import Config, Setting
 from .keys import KEYS
+
+#: what shlex's ValueError means, in words a user acts on
+_SHLEX_ERRORS = {"No closing quotation": "unbalanced quote",
+                 "No escaped character": "a trailing backslash escapes nothing"}
 
 # --- parsing -------------------------------------------------------------------------------------
 
@@ -66,35 +77,117 @@ def check_value(key: str, value: str, where: str) -> str:
     return value
 
 
+def split_flags(text: str, source: str = "flags") -> list[tuple[str, str]]:
+    """``key=value`` pairs, raw, exactly as Theano's ``parse_config_string`` makes them.
+
+    ``shlex.shlex(text, posix=True)`` with ``,`` as its only whitespace: quotes group and are
+    removed, a backslash escapes, ``#`` comments to the end of the line; each token is stripped,
+    an empty one skipped, the rest split at its first ``=`` (key and value are not stripped).
+    ``dict(split_flags(s))`` is Theano's dict for ``s``. Unlike Theano, which warns and drops a
+    token without ``=`` and raises a bare ValueError on an unbalanced quote, both are one
+    :class:`ConfigError` line naming ``source``.
+    """
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace = ","
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError as exc:
+        why = _SHLEX_ERRORS.get(str(exc), str(exc))
+        raise ConfigError(f"{source}: {why} in {text!r} (a value with ',' or spaces is "
+                          f"quoted: key='a,b')") from None
+    out: list[tuple[str, str]] = []
+    for token in tokens:
+        token = token.strip()
+        if not token:
+            continue  # Theano tolerates `a=1,,b=2` and a trailing comma
+        if "=" not in token:
+            raise ConfigError(f"{source}: {token!r} has no '=' (expected key=value)")
+        key, value = token.split("=", 1)
+        out.append((key, value))
+    return out
+
+
 def parse_flags(text: str, source: str) -> list[tuple[str, Setting]]:
-    """Parse ``key=value,key=value`` the way ``THEANO_FLAGS`` is parsed."""
+    """Parse ``key=value,key=value`` the way ``THEANO_FLAGS`` is parsed (:func:`split_flags`)."""
     if not isinstance(text, str):
         raise ConfigError(f"{source}: flags must be a string")
     out: list[tuple[str, Setting]] = []
-    for token in text.split(","):
-        if not token.strip():
-            continue  # Theano tolerates `a=1,,b=2` and a trailing comma
-        if "=" not in token:
-            raise ConfigError(f"{source}: {token.strip()!r} has no '=' (expected key=value)")
-        raw_key, value = token.split("=", 1)
+    for raw_key, value in split_flags(text, source):
         key = canonical_key(raw_key, source)
         out.append((key, Setting(check_value(key, value, f"{source}: {key}"), source)))
     return out
 
 
+def rc_variables(env: Mapping[str, str] | None = None, pid: int | None = None) -> dict[str, str]:
+    """Theano's rc defaults: ``USER`` (else the home directory's name), ``LSCRATCH``,
+    ``TMPDIR``, ``TEMP``, ``TMP`` (else empty) and ``PID``, the reading process's id."""
+    env = os.environ if env is None else env
+    home = env["HOME"] if "HOME" in env else os.path.expanduser("~")
+    out = {"USER": env.get("USER", os.path.split(home)[-1])}
+    out.update({var: env.get(var, "") for var in ("LSCRATCH", "TMPDIR", "TEMP", "TMP")})
+    out["PID"] = str(os.getpid() if pid is None else pid)
+    return out
+
+
+def _read_error(exc: configparser.Error, label: str) -> ConfigError:
+    lineno = getattr(exc, "lineno", None)
+    if lineno is None and getattr(exc, "errors", None):
+        lineno = exc.errors[0][0]
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    where = f"{label}:{lineno}" if lineno else label
+    return ConfigError(f"{where}: malformed rc file: {first}")
+
+
 def _line_of(lines: list[str], section: str, option: str) -> int:
-    current = None
-    for number, line in enumerate(lines, 1):
-        stripped = line.strip()
-        if stripped.startswith("[") and stripped.endswith("]"):
-            current = stripped[1:-1].strip()
-        elif current == section and re.match(rf"\s*{re.escape(option)}\s*[=:]", line, re.I):
-            return number
+    """The line that sets ``option`` in ``[section]`` (else in ``[DEFAULT]``), 0 if none."""
+    for wanted in (section, "DEFAULT"):
+        current = None
+        for number, line in enumerate(lines, 1):
+            stripped = line.strip()
+            if stripped.startswith("[") and stripped.endswith("]"):
+                current = stripped[1:-1].strip()
+            elif current == wanted and re.match(rf"\s*{re.escape(option)}\s*[=:]", line, re.I):
+                return number
     return 0
 
 
-def parse_rc(path: str | os.PathLike, label: str | None = None) -> list[tuple[str, Setting]]:
-    """Read one INI rc file; every error names ``file:line``."""
+def read_rc(text: str, label: str,
+            variables: Mapping[str, str] | None = None) -> list[tuple[str, str, str, int]]:
+    """``(section, option, value, line)`` for every option of an rc text, as Theano reads it.
+
+    Two parsers, as in Theano: a ``RawConfigParser`` names the options (lower-cased; a
+    ``[DEFAULT]`` option is in every section) and a ``ConfigParser`` with :func:`rc_variables`
+    as defaults gives each value, interpolated, or raw where interpolation fails. Unlike
+    Theano, a ``%`` in an environment variable is taken literally (Theano's constructor raises).
+    """
+    variables = rc_variables() if variables is None else variables
+    raw = configparser.RawConfigParser(strict=True)
+    cooked = configparser.ConfigParser({k: v.replace("%", "%%") for k, v in variables.items()},
+                                       strict=True)
+    try:
+        raw.read_string(text, source=label)
+        cooked.read_string(text, source=label)
+    except configparser.Error as exc:
+        raise _read_error(exc, label) from None
+    lines = text.splitlines()
+    out: list[tuple[str, str, str, int]] = []
+    for section in raw.sections():
+        for option in raw.options(section):
+            try:
+                value = cooked.get(section, option)
+            except configparser.InterpolationError:  # Theano's fetch_val_for_key does this
+                value = raw.get(section, option)
+            out.append((section, option, value, _line_of(lines, section, option)))
+    return out
+
+
+def parse_rc(path: str | os.PathLike, label: str | None = None,
+             env: Mapping[str, str] | None = None) -> list[tuple[str, Setting]]:
+    """Read one INI rc file as Theano does (:func:`read_rc`); every error names ``file:line``.
+
+    ``env`` gives the interpolation variables (``%(USER)s``...; :func:`rc_variables`).
+    """
     path = Path(path).expanduser()
     label = label or str(path)
     try:
@@ -102,25 +195,17 @@ def parse_rc(path: str | os.PathLike, label: str | None = None) -> list[tuple[st
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise ConfigError(f"{label}: cannot read rc file: {reason}") from None
-    parser = configparser.ConfigParser(interpolation=None, strict=True)
-    parser.optionxform = str  # keep floatX's case; we fold it ourselves
-    try:
-        parser.read_string(text, source=label)
-    except configparser.Error as exc:
-        lineno = getattr(exc, "lineno", None)
-        if lineno is None and getattr(exc, "errors", None):
-            lineno = exc.errors[0][0]
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        where = f"{label}:{lineno}" if lineno else label
-        raise ConfigError(f"{where}: malformed rc file: {first}") from None
-    lines = text.splitlines()
     out: list[tuple[str, Setting]] = []
-    for section in parser.sections():
-        for option, value in parser.items(section, raw=True):
-            where = f"{label}:{_line_of(lines, section, option)}"
-            dotted = option if section == "global" else f"{section}.{option}"
-            key = canonical_key(dotted, where)
-            out.append((key, Setting(check_value(key, value or "", f"{where}: {key}"), where)))
+    for section, option, value, line in read_rc(text, label, rc_variables(env)):
+        where = f"{label}:{line}"
+        dotted = option if section == "global" else f"{section}.{option}"
+        if "." in option:  # Theano looks `a.b` up as option b of [a]: it never reads this line
+            wanted_section, wanted_option = dotted.rsplit(".", 1)
+            raise ConfigError(f"{where}: option {option!r} in [{section}] has a '.', which "
+                              f"Theano never reads; write {wanted_option} under "
+                              f"[{wanted_section}]")
+        key = canonical_key(dotted, where)
+        out.append((key, Setting(check_value(key, value, f"{where}: {key}"), where)))
     return out
 
 
@@ -145,12 +230,12 @@ def load(flags: str | Iterable[str] | None = None, rc: str | Iterable[str] | Non
     if use_env:
         for path, must_exist in rc_paths(env):
             if must_exist or Path(path).expanduser().is_file():
-                layers += parse_rc(path)
+                layers += parse_rc(path, env=env)
         for var in ("THEANO_FLAGS", "RNNPERF_FLAGS"):
             if env.get(var):
                 layers += parse_flags(env[var], var)
     for path in _as_list(rc):
-        layers += parse_rc(path, f"--rc {path}")
+        layers += parse_rc(path, f"--rc {path}", env)
     for text in _as_list(flags):
         layers += parse_flags(text, "--flags")
     merged: dict[str, Setting] = {}
@@ -168,7 +253,10 @@ def _as_list(value) -> list[str]:
 
 
 def write_rc(config: Config | Mapping[str, str], header: str = "") -> str:
-    """Render a profile as an INI rc file in ``theanorc.example``'s layout."""
+    """Render a profile as an INI rc file in ``theanorc.example``'s layout.
+
+    A ``%`` is written ``%%``, so that interpolation reads each value back as it was.
+    """
     values = config.values() if isinstance(config, Config) else dict(config)
     sections: dict[str, dict[str, str]] = {"global": {}}
     for key, value in sorted(values.items()):
@@ -184,5 +272,5 @@ def write_rc(config: Config | Mapping[str, str], header: str = "") -> str:
         if lines:
             lines.append("")
         lines.append(f"[{section}]")
-        lines += [f"{option} = {value}" for option, value in options.items()]
+        lines += [f"{option} = {value.replace('%', '%%')}" for option, value in options.items()]
     return "\n".join(lines) + "\n"

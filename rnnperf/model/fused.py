@@ -31,6 +31,9 @@ Elemwise. No BLAS is needed.
 The gradient of these ops is :mod:`rnnperf.model.hoisted`'s pullback (the backward op *is* that
 pullback's loop); each op also has a NumPy ``perform`` so that the graph runs anywhere and the
 C code is checked against it.
+
+PyTensor falls back to ``perform`` silently where it cannot make a C thunk, so each op counts its
+``perform`` runs (``perform_calls``); parity's ``c_kernels`` checks that (and the thunks).
 """
 
 from __future__ import annotations
@@ -181,6 +184,8 @@ class ElmanRecurrence(_RowParallelOp):
     """Every state of ``h_t = tanh(xw_t + h_{t-1} Whh^T)``: ``(xw, h0, Whh) -> states``."""
 
     __props__ = ()
+    #: runs of the NumPy ``perform`` in this process (0 while only the C code ran)
+    perform_calls = 0
 
     def make_node(self, xw, h0, whh):
         xw, h0, whh = (pt.as_tensor_variable(v) for v in (xw, h0, whh))
@@ -194,6 +199,7 @@ class ElmanRecurrence(_RowParallelOp):
         return [shapes[0]]
 
     def perform(self, node, inputs, outputs):
+        ElmanRecurrence.perform_calls += 1
         xw, h0, whh = inputs
         states = np.empty_like(xw)
         h = h0
@@ -266,26 +272,27 @@ class ElmanRecurrenceGrad(_RowParallelOp):
     """
 
     __props__ = ("with_dstates",)
+    #: runs of the NumPy ``perform`` in this process (0 while only the C code ran)
+    perform_calls = 0
 
     def __init__(self, with_dstates: bool = False):
         super().__init__()
         self.with_dstates = bool(with_dstates)
 
     def make_node(self, states, whh, g, last, dstates=None):
-        states, whh, g, last = (pt.as_tensor_variable(v) for v in (states, whh, g, last))
-        inputs = [states, whh, g, last]
-        if self.with_dstates:
-            inputs.append(pt.as_tensor_variable(dstates))
-        if states.ndim not in (2, 3) or g.ndim != states.ndim - 1 or last.ndim != 1:
-            raise TypeError("ElmanRecurrenceGrad: want states (T,[B,]H), g ([B,]H), last (B,)")
-        if last.dtype != "int64":
-            raise TypeError("ElmanRecurrenceGrad: last must be int64")
-        return Apply(self, inputs, [states.type(), g.type()])
+        if (dstates is not None) != self.with_dstates:
+            raise TypeError(f"ElmanRecurrenceGrad(with_dstates={self.with_dstates}): dstates "
+                            f"{'missing' if dstates is None else 'given'}")
+        inputs = [pt.as_tensor_variable(v) for v in (states, whh, g, last)
+                  + ((dstates,) if self.with_dstates else ())]
+        _check_grad_inputs(*inputs)
+        return Apply(self, inputs, [inputs[0].type(), inputs[2].type()])
 
     def infer_shape(self, fgraph, node, shapes):
         return [shapes[0], shapes[2]]
 
     def perform(self, node, inputs, outputs):
+        ElmanRecurrenceGrad.perform_calls += 1
         states, whh, g, last = inputs[:4]
         dstates = inputs[4] if self.with_dstates else None
         T, B, H = _steps(states.ndim, states.shape)
@@ -362,6 +369,25 @@ class ElmanRecurrenceGrad(_RowParallelOp):
         """
 
 
+def _check_grad_inputs(states, whh, g, last, dstates=None) -> None:
+    """TypeError unless states (T,[B,]H), Whh (H,H), g ([B,]H) and dstates (like states) share
+    float32 or float64, and last is an int64 vector (the C code reads ``npy_int64``)."""
+    floats = {k: v for k, v in (("states", states), ("Whh", whh), ("g", g),
+                                ("dstates", dstates)) if v is not None}
+    if states.ndim not in (2, 3) or whh.ndim != 2 or g.ndim != states.ndim - 1 or last.ndim != 1 \
+            or (dstates is not None and dstates.ndim != states.ndim):
+        got = ", ".join(f"{k} {v.ndim}-D" for k, v in {**floats, "last": last}.items())
+        raise TypeError("ElmanRecurrenceGrad: want states (T,[B,]H), Whh (H,H), g ([B,]H), "
+                        f"last (B,) and dstates like states; got {got}")
+    dtypes = {k: v.dtype for k, v in floats.items()}
+    if len(set(dtypes.values())) != 1 or states.dtype not in _TANH:
+        got = ", ".join(f"{k} {v}" for k, v in dtypes.items())
+        raise TypeError("ElmanRecurrenceGrad: states, Whh, g and dstates must share float32 or "
+                        f"float64; got {got}")
+    if last.dtype != "int64":
+        raise TypeError(f"ElmanRecurrenceGrad: last must be an int64 vector; got {last.dtype}")
+
+
 def _dstates_code(ctype: str, dstates: str | None) -> tuple[str, str]:
     """C for the optional ``dstates`` input: adding its step ``t`` into ``dh``, and its size
     check; both empty without it."""
@@ -370,3 +396,4 @@ def _dstates_code(ctype: str, dstates: str | None) -> tuple[str, str]:
     return (f"const {ctype}* ds = (const {ctype}*)PyArray_DATA(c_{dstates}) "
             f"+ t * n + r0 * H; for (npy_intp i = 0; i < m; ++i) d[i] += ds[i];",
             f"|| PyArray_SIZE(c_{dstates}) != T * n")
+

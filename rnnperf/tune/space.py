@@ -94,7 +94,7 @@ def expand(space: dict, shape: dict, task: str, base_flags, rc) -> list:
             point.pop("formulation", None)            # one formulation outside the family
         elif spec and point.get("formulation", "seed") not in spec.formulations:
             continue                                  # fused: pytensor-c's alone
-        text = ",".join(f"{k}={v}" for k, v in point.items() if k not in res.SHAPE_KEYS)
+        text = flags.format_flags((k, v) for k, v in point.items() if k not in res.SHAPE_KEYS)
         try:
             config = flags.load(flags=list(base_flags or []) + [text], rc=rc)
         except ConfigError as exc:
