@@ -133,6 +133,7 @@ def test_table_ratio_is_relative_to_the_baseline_in_the_same_document():
                            shape={"T": 1, "B": 1, "I": 1, "H": 1, "O": 2}, status="ok",
                            times_s=[median] * 5)
     rows = result_rows([m("torch", 0.030), m("pytensor-jax", 0.020), m("numpy", 0.060)])
-    ratio = {row[0]: row[10] for row in rows}
+    from rnnperf.bench.table import COLUMNS
+    ratio = {row[0]: row[COLUMNS.index("x baseline")] for row in rows}
     assert ratio == {"engine=torch": "1.00", "engine=pytensor-jax": "1.50",
                      "engine=numpy": "0.50"}

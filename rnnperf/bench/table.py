@@ -17,6 +17,7 @@ TABLE_COLUMNS = [
     Column("median ms", right=True), Column("IQR ms", right=True),
     Column("seq/s", right=True, essential=False), Column("GFLOP/s", right=True, essential=False),
     Column("peak GFLOP/s", right=True, essential=False), Column("peak %", right=True),
+    Column("machine %", right=True, essential=False),
     Column("x baseline", right=True), Column("import s", right=True, essential=False),
     Column("compile s", right=True, essential=False), Column("RSS MB", right=True,
                                                              essential=False),
@@ -40,6 +41,7 @@ def baseline_medians(measurements, baseline: str) -> dict:
 def result_rows(measurements, baseline: str = "torch") -> list[list[str]]:
     """One row of formatted cells per measurement; ``x baseline`` = speed-up over the baseline."""
     base = baseline_medians(measurements, baseline)
+    machine = machine_peaks(measurements)
 
     def f(v, fmt, scale=1.0):
         return "-" if v is None else format(v * scale, fmt)
@@ -52,9 +54,27 @@ def result_rows(measurements, baseline: str = "torch") -> list[list[str]]:
                      f(m.median_s, ".3f", 1e3) + busy, f(m.iqr_s, ".3f", 1e3),
                      f(m.seq_per_s, ".1f"),
                      f(m.gflops, ".2f"), f(m.peak_gflops, ".1f"), f(m.peak_fraction, ".1%"),
-                     f(ratio, ".2f"), f(m.import_s, ".2f"), compile_cell(m), f(m.rss_mb, ".0f"),
+                     f(_share(m, machine), ".1%"), f(ratio, ".2f"), f(m.import_s, ".2f"), compile_cell(m), f(m.rss_mb, ".0f"),
                      str(m.threads or "-"), m.device_actual or "-"])
     return rows
+
+
+def machine_peaks(measurements) -> dict:
+    """The fastest product any engine's probe reached, per dtype and device, in these
+    measurements: what the machine showed it can do (an engine's own BLAS may be slower, and an
+    engine's own kernels may outrun it: then its ``peak %`` exceeds 100 % and ``machine %``, the
+    physical share, does not)."""
+    best: dict = {}
+    for m in measurements:
+        if m.ok and m.peak_gflops:
+            key = (m.dtype, m.device_actual)
+            best[key] = max(best.get(key, 0.0), m.peak_gflops)
+    return best
+
+
+def _share(m, machine: dict) -> float | None:
+    peak = machine.get((m.dtype, m.device_actual))
+    return m.gflops / peak if m.gflops is not None and peak else None
 
 
 def compile_cell(m) -> str:
