@@ -24,10 +24,27 @@ the float32 states stay within 1e-6 over all 100 steps, and are as nonlinear as 
 :data:`SIZES` (at RW half of them beyond ``|h| = 0.5``, 8% beyond 0.9).
 
 # Tolerance
-Relative to each quantity's scale: 1e-9 for float64, 2e-4 for float32, at every shape. Measured
-at RW (worst quantity over both variants): float32 numpy 9.8e-7, pytensor-c fused 9.9e-7 and
-hoisted 3.8e-7; float64 pytensor-c at most 1.3e-15; at :data:`SIZES` float32 numpy 3.5e-7. So no
-bound growing with T*H is needed: the recurrence contracts, and rounding does not compound.
+Relative to each quantity's scale, from :func:`tolerance` (dtype and ``matmul_precision``): 1e-9
+for float64, 2e-4 for float32 products in float32, at every shape. Measured at RW (worst quantity
+over both variants): float32 numpy 9.8e-7, pytensor-c fused 9.9e-7 and hoisted 3.8e-7; float64
+pytensor-c at most 1.3e-15; at :data:`SIZES` float32 numpy 3.5e-7. So no bound growing with T*H
+is needed: the recurrence contracts, and rounding does not compound.
+
+Under ``matmul_precision=tf32`` or ``bf16`` the products round their operands to 11 or 8
+significant bits, so the bound is :data:`GROWTH` times the unit roundoff ``u`` (2^-11 for TF32,
+2^-8 for bfloat16): 7.8e-3 and 6.25e-2. No CPU here rounds so (XLA's CPU backend ignores the
+precision; torch's oneDNN on AVX-512-BF16 without AMX keeps float32), so the factor was measured
+by emulation: the oracle's maths in float32 with every product's operands rounded to TF32 or
+bfloat16, their exact products summed and rounded once to float32 (a tensor core sums in
+float32; that differs by ~1e-7, far below these errors). Worst quantity over both variants, in
+units of u: TF32 6.4 (SIZES) and 1.8 (RW) rounding to nearest, 7.6 and 4.0 truncating; bfloat16
+3.4 and 1.8 to nearest, 5.9 and 4.6 truncating; always a weight gradient. GROWTH = 16 leaves 2.1
+times the worst (TF32 truncating, which some tensor-core paths do) and 2.5 times the worst
+rounding to nearest; a wrong formula is off by O(1), so the check still tells right from wrong.
+On CUDA both libraries run ``bf16`` as TF32 (:mod:`rnnperf.engines.torch_runtime`,
+:mod:`rnnperf.engines.jax_runtime`), so its bound is wider than needed there; it is the one for
+products that do round to bfloat16 (torch's oneDNN where the CPU honours ``fpmath_mode=bf16``).
+float64 keeps 1e-9 whatever ``matmul_precision`` says: no library applies it to float64.
 
 # Did the fused kernels run as C?
 PyTensor falls back to an op's NumPy ``perform`` without a word where it cannot make a C thunk,
@@ -48,7 +65,12 @@ from ..model.spec import PARAM_NAMES, init_params, param_shapes
 VARIANTS = ("single", "batched")
 QUANTITIES = ("probs", "loss") + tuple(f"d{k}" for k in PARAM_NAMES) + tuple(
     f"{k}+" for k in PARAM_NAMES)
+#: the bound at full precision (``matmul_precision=float32``), by dtype
 TOLERANCE = {"float64": 1e-9, "float32": 2e-4}
+#: the unit roundoff of the reduced-precision products' operands (round to nearest)
+UNIT_ROUNDOFF = {"tf32": 2.0 ** -11, "bf16": 2.0 ** -8}
+#: how many unit roundoffs a reduced-precision product may cost (see "Tolerance" above)
+GROWTH = 16
 SIZES = dict(T=7, B=4, I=5, H=6, O=4)
 LENGTHS = np.array([7, 3, 1, 5])
 LR = 0.5
@@ -100,6 +122,13 @@ def parity_data(variant: str, dtype: str, seed: int = 0, shape: dict | None = No
         for b, n in enumerate(lengths):
             x[n:, b] = 0.0  # padding, as a real batch would carry
     return x, rng.integers(0, O, B).astype(np.int64), lengths
+
+
+def tolerance(dtype: str, matmul_precision: str = "float32") -> float:
+    """The relative bound for ``dtype`` when float32 products run at ``matmul_precision``."""
+    if dtype != "float32" or matmul_precision == "float32":
+        return TOLERANCE[dtype]
+    return GROWTH * UNIT_ROUNDOFF[matmul_precision]
 
 
 def run_case(engine, variant: str, dtype: str, shape: dict | None = None) -> dict[str, np.ndarray]:
@@ -222,8 +251,9 @@ class QuantityError:
         return bool(np.isfinite(self.max_rel) and self.max_rel <= self.tolerance)
 
 
-def compare_case(got: dict, ref: dict, dtype: str) -> list[QuantityError]:
-    limit = TOLERANCE[dtype]
+def compare_case(got: dict, ref: dict, dtype: str,
+                 matmul_precision: str = "float32") -> list[QuantityError]:
+    limit = tolerance(dtype, matmul_precision)
     errors = []
     for quantity in QUANTITIES:
         want = np.asarray(ref[quantity], dtype=np.float64)
@@ -293,6 +323,7 @@ def rows_from_worker(config, result, shape: dict | None = None) -> list[ParityRo
         return [ParityRow(config.engine, formulation, config.floatX, v, status, [], result.error)
                 for v in VARIANTS]
     shape, data = parity_shape(shape), result.data
+    precision = config.get("matmul_precision", "float32")
     c_kernels = data.get("c_kernels") if formulation == "fused" else None
     problem = None
     if data.get("shape", shape) != shape:
@@ -304,7 +335,7 @@ def rows_from_worker(config, result, shape: dict | None = None) -> list[ParityRo
     for variant in VARIANTS:
         got = {k: np.asarray(v, dtype=np.float64) for k, v in data["cases"][variant].items()}
         errors = [] if data.get("shape", shape) != shape else compare_case(
-            got, oracle(variant, config.floatX, shape), config.floatX)
+            got, oracle(variant, config.floatX, shape), config.floatX, precision)
         status = "failed" if problem else "ok" if all(e.ok for e in errors) else "mismatch"
         rows.append(ParityRow(config.engine, formulation, config.floatX, variant, status, errors,
                               problem, data.get("device_actual"), c_kernels))

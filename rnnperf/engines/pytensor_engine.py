@@ -9,7 +9,10 @@ JAX's and torch's own settings) is in :mod:`.pytensor_runtime`, :mod:`.jax_runti
 * JAX: its Scan conversion needs the trip count at trace time and one floatX throughout, so each
   input shape gets its own graph with static shapes (:mod:`.pytensor_jax_engine`);
 * PyTorch: PyTensor 3.0-3.3 has no Scan conversion for this backend;
-  :mod:`rnnperf.model.pytorch_dispatch` registers ours before the first compile.
+  :mod:`rnnperf.model.pytorch_dispatch` registers ours before the first compile. Its linker
+  converts every input and output between NumPy and torch at every call, so the engine holds
+  the parameters as tensors on the device and calls the torch function behind each compiled
+  function itself (:class:`TorchCall`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import numpy as np
 
 from ..model.graph import GraphLib
+from ..model.spec import PARAM_NAMES
 from .devices import array_device
 from .graph_engine import GraphEngine
 from .jax_runtime import configure_jax
@@ -65,16 +69,16 @@ class PyTensorEngine(GraphEngine):
         if self.backend == "PYTORCH":
             self.torch_device = configure_torch(self.config)
             if self.torch_device.type == "cuda":
-                # PyTensor's PytorchLinker turns every input into `torch.as_tensor(ndarray)` and
-                # every output back into NumPy, naming no device: without a default device a
-                # device=cuda run would compute on the CPU. Parameters still cross the host
-                # between calls (the linker's design): device_actual() reads the tensors.
+                # What the converted graph creates itself (its constants, converted once by
+                # `pytorch_typify`, and `torch.empty` buffers) names no device: without a default
+                # device they would sit on the CPU beside the parameters on the GPU.
                 import torch
                 torch.set_default_device(self.torch_device)
         self.import_libraries(self.config)
         from pytensor.compile.mode import get_mode
         self.mode = get_mode(self.backend)
-        self._torch_seen = None    # PyTorch: an empty tensor on the device the outputs were on
+        self._params: dict = {}           # PyTorch: the parameters, tensors on self.torch_device
+        self._torch_calls: dict = {}      # PyTorch: compiled function -> its TorchCall
         super().setup()
 
     def make_lib(self):
@@ -99,32 +103,45 @@ class PyTensorEngine(GraphEngine):
 
     def compile(self, inputs, outputs, updates=None):
         import pytensor
-        fn = pytensor.function(inputs, outputs, updates=updates or [], mode=self.mode,
-                               on_unused_input="ignore")
+        return pytensor.function(inputs, outputs, updates=updates or [], mode=self.mode,
+                                 on_unused_input="ignore")
+
+    # --- PyTorch: parameters and inputs held as tensors on the device ---------------------------
+    def function(self, name: str, x):
+        """PyTorch: the compiled function's torch graph, run by a :class:`TorchCall` on the
+        parameters held here (other backends: PyTensor's function itself)."""
+        fn = super().function(name, x)
+        if self.backend != "PYTORCH":
+            return fn
+        if fn not in self._torch_calls:
+            self._torch_calls[fn] = TorchCall(self, fn)
+        return self._torch_calls[fn]
+
+    def set_params(self, params):
+        """PyTorch: the parameters are copied onto the device and held here, because PyTensor's
+        linker would otherwise convert the shared variables' NumPy storage at every call (and
+        turn the updates back into NumPy). The shared variables still take the values: they are
+        what the graph is built on (shapes and dtypes), but the compiled functions never read
+        them, so after a step they are stale."""
+        super().set_params(params)
         if self.backend == "PYTORCH":
-            self.watch_torch_outputs(fn)
-        return fn
+            import torch
+            self._params = {k: torch.tensor(np.asarray(params[k], dtype=self.dtype),
+                                            device=self.torch_device) for k in PARAM_NAMES}
 
-    def watch_torch_outputs(self, fn) -> None:
-        """Have ``fn``'s next call note the device of the torch tensors it computes.
+    def get_params(self):
+        if self.backend != "PYTORCH":
+            return super().get_params()
+        return {k: np.array(self.to_host(v), dtype=self.dtype) for k, v in self._params.items()}
 
-        PyTensor's PytorchLinker keeps no tensor: its ``jit_fn`` (``fn.vm.jit_fn``) runs the
-        ``torch.compile``-d graph (its ``.fn``) on tensors made from the NumPy inputs and turns
-        every output back into NumPy. So ``.fn`` is wrapped for one call, which keeps an empty
-        tensor on its first output's device and puts the linker's own ``.fn`` back: the timed
-        calls after it run PyTensor's path unchanged.
-        """
-        wrapper = fn.vm.jit_fn
-        inner = wrapper.fn
-
-        def first_call(*args, **kwargs):
-            outs = inner(*args, **kwargs)
-            wrapper.fn = inner
-            tensor = next((o for o in outs or () if hasattr(o, "new_empty")), None)
-            if tensor is not None:
-                self._torch_seen = tensor.new_empty(0)
-            return outs
-        wrapper.fn = first_call
+    def place_inputs(self, args):
+        """PyTorch: the runner's inputs as tensors on the device, placed once (copies: on the
+        CPU ``as_tensor`` would share the caller's arrays); a :class:`TorchCall` passes tensors
+        through unconverted."""
+        if self.backend != "PYTORCH":
+            return args
+        import torch
+        return [torch.tensor(np.asarray(a), device=self.torch_device) for a in args]
 
     def to_host(self, value):
         if hasattr(value, "detach"):  # torch tensor from the PyTorch backend
@@ -138,22 +155,11 @@ class PyTensorEngine(GraphEngine):
         return value
 
     def device_actual(self) -> str:
-        """Read from the arrays themselves.
-
-        C and Numba: the shared parameter storage (NumPy; the host). PyTorch: the storage is
-        NumPy between calls on any device (the linker converts at every call), so it would say
-        ``cpu`` even where the graph computes on a GPU; instead the device of the torch tensors
-        a compiled function returned, on its first call, before the linker turned them into
-        NumPy (:meth:`watch_torch_outputs`). Before any call, the device of the tensor the
-        linker's own conversion (``pytorch_typify``, what every call applies to its inputs)
-        makes of the parameter storage.
-        """
-        if self.backend != "PYTORCH":
-            return array_device(self._shared["Whh"].get_value(borrow=True))
-        if self._torch_seen is None:
-            from pytensor.link.pytorch.dispatch import pytorch_typify
-            return array_device(pytorch_typify(self._shared["Whh"].get_value(borrow=True)))
-        return array_device(self._torch_seen)
+        """Read from the arrays themselves: the shared parameter storage (C and Numba: NumPy, the
+        host); PyTorch: the parameter tensors held here, which every step reads and replaces."""
+        if self.backend == "PYTORCH":
+            return array_device(self._params["Whh"])
+        return array_device(self._shared["Whh"].get_value(borrow=True))
 
     # --- the peak probe ------------------------------------------------------------------------
     def place_operand(self, value):
@@ -174,6 +180,72 @@ class PyTensorEngine(GraphEngine):
             return "pytensor PYTORCH", (f"torch.matmul on {self.device_actual()}; "
                                         "product copied to host by the linker")
         return f"pytensor {self.backend}", "?"
+
+
+class TorchCall:
+    """One compiled PyTorch-mode function, run on device tensors: the parameters held by the
+    engine go in and the updated ones come back without visiting the host.
+
+    PyTensor's ``PytorchLinker`` jits the graph as one function of plain tensors and wraps it
+    (``fn.vm.jit_fn``: ``torch.compile``-d function in ``.fn``, generated helpers in
+    ``.gen_functors``) in a call that applies ``torch.as_tensor`` to every input and returns
+    ``out.cpu().numpy()`` for every output; ``Function.__call__`` then writes the updates into
+    the shared variables' storage as NumPy. So each call of the function itself copies the
+    inputs and all five parameters to the device and every output and update back. This calls
+    the torch function itself, in the linker's calling convention (the one the function cache
+    exports for JAX, :mod:`rnnperf.engines.function_cache`): the inputs, then the shared
+    variables in ``fgraph.inputs`` order; back come the outputs, then the new values of the
+    shared variables in ``fgraph.update_mapping`` order, written into the engine's tensors.
+    """
+
+    def __init__(self, engine: PyTensorEngine, fn):
+        from pytensor.compile.sharedvalue import SharedVariable
+        from pytensor.link.pytorch.linker import PytorchLinker
+        linker = fn.maker.linker
+        if not isinstance(linker, PytorchLinker):
+            raise TypeError(f"TorchCall needs a PYTORCH-mode function, not {type(linker)}")
+        fgraph = linker.fgraph
+        n_inputs = sum(not isinstance(v, SharedVariable) for v in fgraph.inputs)
+        shared = fgraph.inputs[n_inputs:]
+        if not all(isinstance(v, SharedVariable) for v in shared):
+            raise RuntimeError("TorchCall: the shared variables are not the trailing inputs")
+        mapping = fgraph.update_mapping or {}          # output index -> input index
+        n_outputs = len(fgraph.outputs) - len(mapping)
+        if sorted(mapping) != list(range(n_outputs, len(fgraph.outputs))):
+            raise RuntimeError("TorchCall: the updates are not the trailing outputs")
+        self.engine, self.fn = engine, fn
+        self.params = [v.name for v in shared]
+        self.updates = [fgraph.inputs[mapping[i]].name for i in range(n_outputs,
+                                                                       len(fgraph.outputs))]
+        self.n_outputs, self.single = n_outputs, bool(fn.unpack_single)
+        wrapper = fn.vm.jit_fn
+        self.torch_fn, self.functors = wrapper.fn, list(wrapper.gen_functors)
+
+    def __call__(self, *args):
+        """The NumPy interface's call: NumPy arguments are copied to the device (tensors, such
+        as :meth:`PyTensorEngine.place_inputs` makes, pass as they are)."""
+        import torch
+        device = self.engine.torch_device
+        return self.run(*(a if isinstance(a, torch.Tensor) else torch.as_tensor(a, device=device)
+                          for a in args))
+
+    def run(self, *tensors):
+        """The torch function on ``tensors`` and the held parameters; outputs stay tensors."""
+        import pytensor.link.utils as utils
+        params = self.engine._params
+        # what the linker's wrapper does around its call: the generated helpers the compiled
+        # code looks up as attributes of pytensor.link.utils
+        for name, functor in self.functors:
+            setattr(utils, name[1:], functor)
+        try:
+            out = self.torch_fn(*tensors, *(params[k] for k in self.params))
+        finally:
+            for name, _ in self.functors:
+                if getattr(utils, name[1:], False):
+                    delattr(utils, name[1:])
+        for k, value in zip(self.updates, out[self.n_outputs:]):
+            params[k] = value
+        return out[0] if self.single else list(out[:self.n_outputs])
 
 
 def _scipy_blas() -> str:

@@ -8,7 +8,7 @@ from typing import Iterable, Mapping
 
 from ..engines import registry
 from ..errors import ConfigError
-from .keys import KEYS
+from .keys import KEYS, matmul_precision_refusal
 
 #: a value made of these characters reads back from a flags string as written
 _PLAIN = re.compile(r"[A-Za-z0-9_@%+=:./-]+")
@@ -46,6 +46,15 @@ class Config:
         self.settings = dict(settings)
         self._resolve_engine()
         self._resolve_formulation()
+        self._check_matmul_precision()
+
+    def _check_matmul_precision(self) -> None:
+        """A precision the engine's products would not honour is refused, not recorded."""
+        setting = self.settings.get("matmul_precision")
+        if setting is not None:
+            why = matmul_precision_refusal(self.engine, setting.value)
+            if why:
+                raise ConfigError(f"{setting.source}: {why}")
 
     def _resolve_engine(self) -> None:
         """Make ``engine=pytensor,mode=CVM`` and ``engine=pytensor-c`` the same profile."""

@@ -1,9 +1,11 @@
 """The keys of a profile: what each means, its default, and the check its value must pass.
 
 Keys rnnperf owns (``engine``, ``device``, ``floatX``, ``mode``, ``formulation``, ``threads``,
-``function_cache``) are checked here; the top-level Theano/PyTensor flags a Theano user types by
-habit are listed so a misspelling is caught, and passed through to the engine untouched. Engine
-names, modes and formulations come from the engine registry (:mod:`rnnperf.engines.registry`).
+``function_cache``, ``matmul_precision``) are checked here; the top-level Theano/PyTensor flags
+a Theano user types by habit are listed so a misspelling is caught, and passed through to the
+engine untouched. Engine names, modes and formulations come from the engine registry
+(:mod:`rnnperf.engines.registry`), and so does which engines can honour a ``matmul_precision``
+other than float32 (:func:`matmul_precision_refusal`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import difflib
 import re
 from typing import Callable
 
-from ..engines.registry import FORMULATIONS, engine_choices, mode_table
+from ..engines.registry import FORMULATIONS, engine_choices, mode_table, get as engine_spec
 
 #: The default engine and formulation on CPU: the quickest to compile among the fast ones (the
 #: measured trade-off is in docs/performance.md). The seed's literal graph stays one flag away.
@@ -65,6 +67,36 @@ def _anything(value: str) -> str:
     return value
 
 
+#: ``matmul_precision=``: how float32 matrix products may round their operands. The libraries'
+#: own defaults differ by device (JAX's is TF32 on an A100/H100, and so is cuDNN's RNN in torch),
+#: so rnnperf always sets one, and records it with every result.
+MATMUL_PRECISIONS = ("float32", "tf32", "bf16")
+#: the array libraries whose precision rnnperf sets (:mod:`rnnperf.engines.torch_runtime`,
+#: :mod:`rnnperf.engines.jax_runtime`); an engine whose products run elsewhere can only honour
+#: float32
+PRECISION_LIBRARIES = ("torch", "jax")
+MATMUL_PRECISION_DOC = (
+    "float32 products' internal precision: float32 (full; torch: allow_tf32 False for cuBLAS and "
+    "cuDNN, matmul precision 'highest'; JAX: 'float32'), tf32 (TF32 operands on Ampere+ GPUs; "
+    "torch: allow_tf32 True, 'high'; JAX: 'tensorfloat32'), bf16 (the libraries' fastest: torch "
+    "'medium', JAX 'bfloat16'; both TF32 on an A100/H100). Inert under floatX=float64; on a CPU "
+    "no rounding changes (measured); torch and XLA engines only")
+
+
+def matmul_precision_refusal(engine: str, value: str) -> str | None:
+    """Why ``engine`` cannot honour ``matmul_precision=value``, in one line; None if it can.
+
+    Only engines whose products go through torch or XLA have a precision to set; numpy,
+    pytensor-c, pytensor-numba and theano would run full float32 and a result would record a
+    precision that never applied. Kept here, beside the key, so the profile (which knows the
+    engine, resolved: ``pytensor-c``, not ``pytensor``) can refuse the pair before anything
+    runs."""
+    if value == "float32" or engine_spec(engine).peak_library in PRECISION_LIBRARIES:
+        return None
+    return (f"matmul_precision={value} has no meaning for engine={engine}: its products go "
+            "through neither torch nor XLA (only float32 is honoured)")
+
+
 @dataclasses.dataclass(frozen=True)
 class Key:
     default: str | None
@@ -84,6 +116,7 @@ KEYS: dict[str, Key] = {
     "threads": Key(None, _threads, "CPU threads for BLAS and the engine (default: all cores)"),
     "function_cache": Key("True", _bool, "pytensor-jax: load compiled functions exported by an "
                           "earlier process (~/.cache/rnnperf/functions) instead of compiling"),
+    "matmul_precision": Key("float32", choice(*MATMUL_PRECISIONS), MATMUL_PRECISION_DOC),
     # Top-level Theano/PyTensor flags a Theano user types by habit; passed through untouched.
     "optimizer": Key(None, _anything, "PyTensor graph optimizer (fast_run, fast_compile, None)",
                      owned=False),
