@@ -147,3 +147,23 @@ def test_the_blas_facts_name_each_thread_setting_once(monkeypatch):
 def _has(module: str) -> bool:
     import importlib.util
     return importlib.util.find_spec(module) is not None
+
+
+def test_pooled_workers_peak_is_their_median_not_their_best():
+    from rnnperf.bench.sweep import pool
+    job = Job(flags.load("engine=numpy", use_env=False), RW, "train")
+    first = job.blank(times_s=[0.010] * 5, peak_gflops=100.0, processes=1)
+    for n, peak in ((2, 200.0), (3, 150.0)):
+        first = pool(first, job.blank(times_s=[0.011] * 5, peak_gflops=peak), n)
+    assert first.peak_gflops == 150.0 and first.extra["peak_gflops_workers"] == [100, 200, 150]
+
+
+def test_the_machine_share_compares_peaks_of_one_precision_only():
+    from rnnperf.bench.table import machine_peaks
+    f32 = Job(flags.load("engine=torch", use_env=False), RW, "train").blank(
+        times_s=[0.010] * 5, peak_gflops=200.0, device_actual="cpu")
+    tf32 = Job(flags.load("engine=torch,matmul_precision=tf32", use_env=False), RW, "train") \
+        .blank(times_s=[0.010] * 5, peak_gflops=900.0, device_actual="cpu")
+    peaks = machine_peaks([f32, tf32])
+    assert peaks[("float32", "cpu", "float32")] == 200.0
+    assert peaks[("float32", "cpu", "tf32")] == 900.0

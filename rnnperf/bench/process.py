@@ -130,8 +130,8 @@ def run_worker(job: str, config, payload: dict, timeout: float | None = None,
         raise
     finally:
         os.close(watch_r)
-    _live.add(proc)
     try:
+        _live.add(proc)
         out, err = proc.communicate(json.dumps(payload), timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill(proc)
@@ -140,6 +140,7 @@ def run_worker(job: str, config, payload: dict, timeout: float | None = None,
                             "killed", None, time.perf_counter() - start, _tail(err))
     except BaseException:          # Ctrl-C, SIGTERM turned into an exception: no orphans
         _kill(proc)
+        _reap(proc)
         raise
     finally:
         _live.discard(proc)
@@ -167,6 +168,17 @@ def run_worker(job: str, config, payload: dict, timeout: float | None = None,
         status = "failed"
     return WorkerResult(status, answer.get("data") or {}, answer.get("error"), code, wall,
                         _tail(err))
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    """Close a killed worker's pipes and wait for it, so an interrupted caller that goes on
+    (the in-process API, a library user) keeps no zombie and no open descriptors."""
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+    with contextlib.suppress(Exception):
+        proc.wait(timeout=5)
 
 
 def _tail(text: str, n: int = 2000) -> str:

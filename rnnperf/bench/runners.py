@@ -20,7 +20,9 @@ import logging
 from ..errors import ConfigError, Unavailable, one_line
 
 RESOURCE = "bench"
-LOCAL_WORKERS = 2
+#: one: two measurements at once on one machine disturb each other (and a worker pinned to
+#: threads=1 takes the first CPU, so two such workers would share it)
+LOCAL_WORKERS = 1
 
 
 def describe_job(job) -> str:

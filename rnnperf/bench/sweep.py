@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import statistics
 from pathlib import Path
 from typing import Callable
 
@@ -102,15 +103,21 @@ def pool(before: res.Measurement, new: res.Measurement, process_no: int) -> res.
     """``before`` with the rounds of one more worker; a worker that fails fails the measurement.
 
     ``import_s``, ``compile_s``, ``function_cache``, ``loops`` and ``pools`` stay the first
-    worker's (later ones find warm caches); the peak, the RSS, the threads and the load are the
-    highest seen; the statistics follow from every pooled round.
+    worker's (later ones find warm caches); the peak is the median of the workers' (each the
+    median of its rounds; all kept in ``extra["peak_gflops_workers"]``); the RSS, the threads and
+    the load are the highest seen; the statistics follow from every pooled round.
     """
     if new.status != "ok":
         before.status, before.error = new.status, f"worker {process_no}: {new.error}"
         return before
     before.times_s = list(before.times_s) + list(new.times_s)
     before.processes = process_no
-    for name in ("peak_gflops", "rss_mb", "threads_actual", "others_cpu", "steal", "loadavg"):
+    peaks = list((before.extra or {}).get("peak_gflops_workers") or [before.peak_gflops])
+    peaks = [p for p in peaks + [new.peak_gflops] if p is not None]
+    if peaks:                        # the peak pooled as the step is: the median of the workers'
+        before.extra = {**(before.extra or {}), "peak_gflops_workers": peaks}
+        before.peak_gflops = statistics.median(peaks)
+    for name in ("rss_mb", "threads_actual", "others_cpu", "steal", "loadavg"):
         seen = [v for v in (getattr(before, name), getattr(new, name)) if v is not None]
         setattr(before, name, max(seen, default=None))     # the worst any worker saw
     before.wall_s = round((before.wall_s or 0) + (new.wall_s or 0), 3)

@@ -67,13 +67,19 @@ def machine_peaks(measurements) -> dict:
     best: dict = {}
     for m in measurements:
         if m.ok and m.peak_gflops:
-            key = (m.dtype, m.device_actual)
+            key = _peak_key(m)
             best[key] = max(best.get(key, 0.0), m.peak_gflops)
     return best
 
 
+def _peak_key(m) -> tuple:
+    """Products compare within one dtype, device and matmul precision (a TF32 peak is no
+    float32 one)."""
+    return m.dtype, m.device_actual, (m.flags or {}).get("matmul_precision", "float32")
+
+
 def _share(m, machine: dict) -> float | None:
-    peak = machine.get((m.dtype, m.device_actual))
+    peak = machine.get(_peak_key(m))
     return m.gflops / peak if m.gflops is not None and peak else None
 
 

@@ -17,7 +17,7 @@ from .args import (add_plan_args, add_progress_arg, add_sweep_args, add_wide_arg
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark profiles x shapes x tasks, one worker each",
                        description="Benchmark each profile x shape x task in its own worker "
-                                   "process and write an rnnperf.results/2 document.")
+                                   "process and write an rnnperf.results/3 document.")
     add_plan_args(p)
     p.add_argument("--out", default="results.json", help="results document (default %(default)s)")
     add_sweep_args(p)

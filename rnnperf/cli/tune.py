@@ -26,7 +26,7 @@ def register(sub) -> None:
                    help="the sweep's results document (default <out>.sweep.json)")
     add_sweep_args(p, what="worker")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--dask", choices=("local",), help="a local Dask cluster of 2 workers")
+    where.add_argument("--dask", choices=("local",), help="a local Dask cluster (one worker: measurements never overlap)")
     where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask cluster")
     p.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT, metavar="S",
                    help="seconds to reach --scheduler and see a worker (default %(default)s)")

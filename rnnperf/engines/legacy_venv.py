@@ -30,7 +30,7 @@ from typing import Callable
 
 from ..host import LEGACY_MARKER, legacy_dir, legacy_python, openblas_ldflags
 
-THEANO_REQUIREMENTS = ("Theano==1.0.5", "numpy==1.23.5", "scipy<1.11")
+THEANO_REQUIREMENTS = ("Theano==1.0.5", "numpy==1.23.5", "scipy<1.11", "threadpoolctl>=3.1")
 PYENV_GLOBS = ("/root/.pyenv/versions/3.10*/bin/python3.10",
                "~/.pyenv/versions/3.10*/bin/python3.10")
 

@@ -35,8 +35,12 @@ def limit_pools(threads: int | None) -> None:
     """Every pool loaded in this process to ``threads``: BLAS and OpenMP, torch's, Numba's."""
     if not threads:
         return
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(limits=threads)           # not as a context: the limit stays
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:        # a legacy venv built before it was required: env pins only
+        threadpool_limits = None
+    if threadpool_limits is not None:
+        threadpool_limits(limits=threads)       # not as a context: the limit stays
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     if "numba" in sys.modules:
@@ -51,7 +55,10 @@ def pools() -> dict[str, int]:
     largest when one is loaded twice), ``torch``, ``numba`` where imported, and ``cpus``: the CPUs
     this process may run on, which is what XLA's pool follows.
     """
-    from threadpoolctl import threadpool_info
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:        # a legacy venv built before it was required: the CPUs only
+        threadpool_info = list
     out: dict[str, int] = {}
     for pool in threadpool_info():
         name = pool.get("internal_api") or pool.get("user_api") or "?"

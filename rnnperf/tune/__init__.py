@@ -15,7 +15,7 @@ A TOML file (``--space``) replaces or adds keys in a ``[space]`` table, each a l
 Every point runs in fresh processes (:mod:`.point`, run by :mod:`rnnperf.bench.sweep`): the
 ``parity`` worker job against the float64 oracle, then the harness's ``bench`` job. A point that
 fails parity is shown as rejected and never chosen, however fast. The sweep is an
-``rnnperf.results/2`` document (``--results``, default ``<out>.sweep.json``) saved after every
+``rnnperf.results/3`` document (``--results``, default ``<out>.sweep.json``) saved after every
 point, resumable with ``--resume``; each measurement's parity outcome is in ``extra["parity"]``. The
 winner is written with :func:`rnnperf.flags.write_rc` under a comment header of the figures it was
 chosen on, and reads back through ``rnnperf flags --rc`` into the same profile. A plot goes next to
