@@ -99,11 +99,10 @@ def compare_docs(base: ResultsDoc, new: ResultsDoc, threshold: float = DEFAULT_T
 def conventions_line(base: ResultsDoc, new: ResultsDoc) -> str:
     """How each document counted its FLOPs and peaks: medians always compare, GFLOP/s and peak
     shares only under the same conventions."""
-    def said(doc):
-        return ", ".join(f"{k} {v}" for k, v in sorted(doc.conventions.items()))
     if base.conventions == new.conventions:
-        return f"conventions (both documents): {said(base)}"
-    return (f"conventions differ: base {said(base)}; new {said(new)}: the times compare, "
+        return f"conventions (both documents): {base.said_conventions()}"
+    return (f"conventions differ: base {base.said_conventions()}; new "
+            f"{new.said_conventions()}: the times compare, "
             "GFLOP/s and peak shares do not")
 
 

@@ -8,6 +8,7 @@ import dataclasses
 import datetime as _dt
 
 from ..errors import ConfigError
+from . import flops
 from .timing import iqr, median
 
 SCHEMA = "rnnperf.results/3"
@@ -36,9 +37,9 @@ def make_key(profile: str, shape: dict, task: str) -> str:
 DERIVED = ("median_s", "iqr_s", "min_s", "seq_per_s", "timesteps_per_s", "gflops",
            "peak_fraction")
 #: how the figures of a document were counted; documents before /3 carry none and used the old
-CONVENTIONS = {"flops": "minimal-products/1",   # rnnperf.bench.flops.CONVENTION
+CONVENTIONS = {"flops": flops.CONVENTION,
                "peak": "engine-median/1"}       # a product compiled by the engine, median of rounds
-OLD_CONVENTIONS = {"flops": "3x-forward/0", "peak": "library-best-of-5/0"}
+OLD_CONVENTIONS = {"flops": flops.OLD_CONVENTION, "peak": "library-best-of-5/0"}
 #: above this share of the machine taken by other processes (or stolen by the hypervisor) during
 #: the timed rounds, a measurement is flagged as taken on a busy machine
 BUSY_SHARE = 0.10

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 from ..engines.registry import get as spec_of
 from .flops import matmul_flops
-from .timing import calibrate, median, time_rounds
+from .timing import calibrate, median, time_round, time_rounds
 
 
 def peak_gflops(engine, config, min_time: float, rounds: int, target_s: float = 0.03,
@@ -41,19 +40,13 @@ def peak_gflops(engine, config, min_time: float, rounds: int, target_s: float = 
     while True:
         step = engine.matmul_step(n)
         step()
-        took = min(_once(step) for _ in range(2))
+        took = min(time_round(step, 1) for _ in range(2))
         if (took >= target_s and n >= min_n) or n * 2 > max_n:
             break
         n *= 2
     loops = calibrate(step, min_time)
     times = time_rounds(step, loops, rounds)
     return matmul_flops(n) / median(times) / 1e9, n, engine.matmul_label()
-
-
-def _once(step) -> float:
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
 
 
 def blas_info(engine: str) -> str:

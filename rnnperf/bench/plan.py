@@ -14,6 +14,7 @@ import socket
 from ..errors import ConfigError
 from ..model.spec import TASKS
 from . import results as res
+from .flops import step_flops
 
 #: the reference workload (RW) every speed claim starts from
 REFERENCE_SHAPE = {"T": 100, "B": 32, "I": 128, "H": 256, "O": 10}
@@ -56,7 +57,6 @@ class Job:
 
     def blank(self, **fields) -> res.Measurement:
         """The measurement's identity, filled before anything runs."""
-        from .flops import step_flops
         cfg, s = self.config, self.shape
         return res.Measurement(
             key=self.key, profile=self.profile, engine=cfg.engine, task=self.task,

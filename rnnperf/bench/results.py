@@ -99,6 +99,10 @@ class ResultsDoc:
     updated: str | None = None
     conventions: dict = dataclasses.field(default_factory=lambda: dict(CONVENTIONS))
 
+    def said_conventions(self) -> str:
+        """``flops X, peak Y``: how this document's figures were counted, in a line."""
+        return ", ".join(f"{k} {v}" for k, v in sorted(self.conventions.items()))
+
     def by_key(self) -> dict[str, Measurement]:
         return {m.key: m for m in self.results}
 

@@ -66,7 +66,8 @@ def open_document(out, resume: bool, force: bool) -> res.ResultsDoc:
     if resume and path.exists():
         doc = res.load(path)                        # corrupt/foreign: ConfigError, untouched
         if doc.conventions != res.CONVENTIONS:
-            raise ConfigError(f"{path}: counted under older conventions ({_said(doc)}); "
+            raise ConfigError(f"{path}: counted under older conventions "
+                              f"({doc.said_conventions()}); "
                               "its figures and new ones would not compare: start a new document")
     elif path.exists() and not force:
         raise ConfigError(f"{path}: already exists; pass --resume to continue it or --force to "
@@ -77,10 +78,6 @@ def open_document(out, resume: bool, force: bool) -> res.ResultsDoc:
     doc.machine = machine_facts()
     doc.versions = {**library_versions(), "blas": blas}
     return doc
-
-
-def _said(doc: res.ResultsDoc) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(doc.conventions.items()))
 
 
 def measure(job: Job, settings: Settings) -> res.Measurement:

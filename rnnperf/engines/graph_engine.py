@@ -166,9 +166,14 @@ class GraphEngine(FunctionEngine):
     def matmul_step(self, n):
         """``dot(a, b)`` compiled by this engine's :meth:`compile` (its library, mode, flags and
         threads); the operands placed once by :meth:`place_operand`."""
-        fn = self.matmul_function()
+        fn = self.runnable(self.matmul_function())
         a, b = (self.place_operand(v) for v in matmul_operands(n, self.dtype))
         return lambda: self.sync(fn(a, b))
+
+    def runnable(self, fn):
+        """How this engine calls a function it compiled (the step's and the peak probe's alike):
+        the compiled function itself by default."""
+        return fn
 
     def matmul_function(self):
         """The compiled ``dot`` of two matrices of the engine's dtype, any size (compiled once).

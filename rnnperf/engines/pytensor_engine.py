@@ -110,7 +110,11 @@ class PyTensorEngine(GraphEngine):
     def function(self, name: str, x):
         """PyTorch: the compiled function's torch graph, run by a :class:`TorchCall` on the
         parameters held here (other backends: PyTensor's function itself)."""
-        fn = super().function(name, x)
+        return self.runnable(super().function(name, x))
+
+    def runnable(self, fn):
+        """PyTorch: a :class:`TorchCall` of ``fn`` (one per function), which runs it on device
+        tensors; other backends call PyTensor's function itself."""
         if self.backend != "PYTORCH":
             return fn
         if fn not in self._torch_calls:
@@ -163,22 +167,12 @@ class PyTensorEngine(GraphEngine):
 
     # --- the peak probe ------------------------------------------------------------------------
     def place_operand(self, value):
-        """PyTorch: a tensor on the engine's device, which the linker's conversion passes
-        through (only the product goes back to the host, as the linker does with any output)."""
+        """PyTorch: a tensor on the engine's device, which :meth:`runnable`'s
+        :class:`TorchCall` takes as it is (the product stays on the device too)."""
         if self.backend == "PYTORCH":
             import torch
             return torch.as_tensor(value, device=self.torch_device)
         return value
-
-    def matmul_step(self, n):
-        """PyTorch: the compiled ``dot`` run on device tensors through :class:`TorchCall`, as
-        the timed step runs, so the product is not copied to the host on every call."""
-        if self.backend != "PYTORCH":
-            return super().matmul_step(n)
-        from .base import matmul_operands
-        call = TorchCall(self, self.matmul_function())
-        a, b = (self.place_operand(v) for v in matmul_operands(n, self.dtype))
-        return lambda: self.sync(call.run(a, b))
 
     def matmul_origin(self):
         import pytensor
