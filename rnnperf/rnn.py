@@ -30,7 +30,8 @@ class RNN:
         from .engines import load
         self.config = flagslib.load(flags=flags, rc=rc, use_env=use_env)
         self.n_in, self.n_hidden, self.n_out = n_in, n_hidden, n_out
-        params = init_params(n_in, n_hidden, n_out, seed=seed, dtype=self.config.floatX)
+        params = init_params(n_in, n_hidden, n_out, seed=seed, dtype=self.config.floatX,
+                             cell=self.config.cell)
         engine_class = load(self.config.engine, self.config)
         self.engine = engine_class(self.config, n_in, n_hidden, n_out, params)
         self._pinned: set[str] = set()

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ConfigError, Unavailable
 from ..flags import Config
-from ..model.spec import PARAM_NAMES, param_shapes
+from ..model.spec import param_names, param_shapes
 from .registry import get as spec_of
 
 
@@ -30,6 +30,9 @@ class Engine(abc.ABC):
         self.config = config
         self.n_in, self.n_hidden, self.n_out = n_in, n_hidden, n_out
         self.dtype = np.dtype(config.floatX)
+        #: the recurrent cell (``elman``, ``gru``, ``lstm``) and its parameters' names, in order
+        self.cell = config.cell
+        self.param_names = param_names(self.cell)
         kind = "cuda" if config.wants_gpu else "cpu"
         if kind not in self.devices:
             raise Unavailable(f"engine {self.name} cannot honour device={config.device} "
@@ -128,9 +131,10 @@ class Engine(abc.ABC):
 
     # --- shared helpers --------------------------------------------------------------------------
     def check_params(self, params: dict[str, np.ndarray]) -> None:
-        expected = param_shapes(self.n_in, self.n_hidden, self.n_out)
-        if set(params) != set(PARAM_NAMES):
-            raise ConfigError(f"params: expected keys {', '.join(PARAM_NAMES)}, "
+        expected = param_shapes(self.n_in, self.n_hidden, self.n_out, self.cell)
+        if set(params) != set(self.param_names):
+            raise ConfigError(f"params: cell={self.cell} expects keys "
+                              f"{', '.join(self.param_names)}, "
                               f"got {', '.join(sorted(params))}")
         for name, shape in expected.items():
             got = np.shape(params[name])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.oracle import loss_and_grads, probabilities
-from ..model.spec import PARAM_NAMES
 from .base import Engine, check_inputs
 
 
@@ -25,7 +24,7 @@ class NumpyEngine(Engine):
         return {"numpy": np.__version__}
 
     def set_params(self, params):
-        self._params = {k: np.array(params[k], dtype=self.dtype) for k in PARAM_NAMES}
+        self._params = {k: np.array(params[k], dtype=self.dtype) for k in self.param_names}
 
     def get_params(self):
         return {k: v.copy() for k, v in self._params.items()}
@@ -41,31 +40,31 @@ class NumpyEngine(Engine):
 
     def forward(self, x, lengths=None):
         xb, _, lb, single = self._batch(x, None, lengths)
-        probs = probabilities(self._params, xb, lb)
+        probs = probabilities(self._params, xb, lb, self.cell)
         return probs[0] if single else probs
 
     def loss(self, x, y, lengths=None):
         xb, yb, lb, _ = self._batch(x, y, lengths)
-        return loss_and_grads(self._params, xb, yb, lb, want_grads=False)[0]
+        return loss_and_grads(self._params, xb, yb, lb, want_grads=False, cell=self.cell)[0]
 
     def gradients(self, x, y, lengths=None):
         xb, yb, lb, _ = self._batch(x, y, lengths)
-        return loss_and_grads(self._params, xb, yb, lb)[2]
+        return loss_and_grads(self._params, xb, yb, lb, cell=self.cell)[2]
 
     def train_step(self, x, y, lr=0.1, lengths=None):
         xb, yb, lb, _ = self._batch(x, y, lengths)
-        loss, _, grads = loss_and_grads(self._params, xb, yb, lb)
-        for k in PARAM_NAMES:
+        loss, _, grads = loss_and_grads(self._params, xb, yb, lb, cell=self.cell)
+        for k in self.param_names:
             self._params[k] -= self.dtype.type(lr) * grads[k]
         return loss
 
     def runner(self, task, x, y, lengths, lr=0.01):
         xb, yb, lb, _ = self._batch(x, y, lengths)
         if task == "forward":
-            return lambda: probabilities(self._params, xb, lb)
+            return lambda: probabilities(self._params, xb, lb, self.cell)
 
         def step():
-            _, _, grads = loss_and_grads(self._params, xb, yb, lb)
-            for k in PARAM_NAMES:
+            _, _, grads = loss_and_grads(self._params, xb, yb, lb, cell=self.cell)
+            for k in self.param_names:
                 self._params[k] -= self.dtype.type(lr) * grads[k]
         return step

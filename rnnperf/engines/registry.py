@@ -22,6 +22,8 @@ from ..errors import ConfigError, Unavailable
 
 #: every formulation of the seed model (rnnperf.model): what ``formulation=`` may say
 FORMULATIONS = ("seed", "hoisted", "fused")
+#: the recurrent cells (``cell=``); what each computes is :mod:`rnnperf.model.spec`'s
+CELLS = ("elman", "gru", "lstm")
 #: ``engine=pytensor`` is not an engine: it picks one from ``mode=``, as PyTensor's flag does
 PYTENSOR_ALIAS = "pytensor"
 #: the PyTensor mode ``engine=pytensor`` gets when the profile sets none (PyTensor's default)
@@ -48,6 +50,7 @@ class EngineSpec:
     takes_mode: bool = False         # mode= goes to the engine's own library (legacy Theano)
     formulations: tuple[str, ...] = ("seed",)  # what formulation= may be for it
     default_formulation: str = "hoisted"       # what an unset formulation= resolves to
+    cells: tuple[str, ...] = ("elman",)        # what cell= it can run
 
     @property
     def has_formulations(self) -> bool:
@@ -145,7 +148,7 @@ def _legacy_check() -> str | None:
 _PYTENSOR = ("pytensor",)
 _SCAN_FORMULATIONS = ("seed", "hoisted")
 register(EngineSpec("numpy", "numpy_engine", "NumpyEngine", ("numpy",), ("cpu",),
-                    "hand-written forward + BPTT; the float64 oracle"))
+                    "hand-written forward + BPTT; the float64 oracle", cells=CELLS))
 register(EngineSpec("pytensor-c", "pytensor_engine", "PyTensorEngine", _PYTENSOR, ("cpu",),
                     "seed graph, C backend (mode=CVM); its loops as fused C kernels "
                     "(formulation=fused), or pytensor.scan (seed, hoisted)", family="theano",

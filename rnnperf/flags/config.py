@@ -47,6 +47,15 @@ class Config:
         self._resolve_engine()
         self._resolve_formulation()
         self._check_matmul_precision()
+        self._check_cell()
+
+    def _check_cell(self) -> None:
+        """A cell the engine cannot run is refused before anything runs (exit 2)."""
+        setting = self.settings.get("cell")
+        if setting is not None and setting.value not in registry.get(self.engine).cells:
+            raise ConfigError(f"{setting.source}: cell={setting.value} does not run on "
+                              f"engine={self.engine} (it runs "
+                              f"{', '.join(registry.get(self.engine).cells)})")
 
     def _check_matmul_precision(self) -> None:
         """A precision the engine's products would not honour is refused, not recorded."""
@@ -117,6 +126,10 @@ class Config:
     @property
     def device(self) -> str:
         return self["device"]
+
+    @property
+    def cell(self) -> str:
+        return self["cell"] or "elman"
 
     @property
     def floatX(self) -> str:

@@ -1,7 +1,7 @@
 """The keys of a profile: what each means, its default, and the check its value must pass.
 
-Keys rnnperf owns (``engine``, ``device``, ``floatX``, ``mode``, ``formulation``, ``threads``,
-``function_cache``, ``matmul_precision``) are checked here; the top-level Theano/PyTensor flags
+Keys rnnperf owns (``engine``, ``device``, ``floatX``, ``mode``, ``formulation``, ``cell``,
+``threads``, ``function_cache``, ``matmul_precision``) are checked here; the top-level Theano/PyTensor flags
 a Theano user types by habit are listed so a misspelling is caught, and passed through to the
 engine untouched. Engine names, modes and formulations come from the engine registry
 (:mod:`rnnperf.engines.registry`), and so does which engines can honour a ``matmul_precision``
@@ -15,7 +15,7 @@ import difflib
 import re
 from typing import Callable
 
-from ..engines.registry import FORMULATIONS, engine_choices, mode_table, get as engine_spec
+from ..engines.registry import CELLS, FORMULATIONS, engine_choices, mode_table, get as engine_spec
 
 #: The default engine and formulation on CPU: the quickest to compile among the fast ones (the
 #: measured trade-off is in docs/performance.md). The seed's literal graph stays one flag away.
@@ -113,6 +113,8 @@ KEYS: dict[str, Key] = {
     "formulation": Key(DEFAULT_FORMULATION, choice(*FORMULATIONS),
                        "seed: the tutorial's literal graph; hoisted: input GEMM outside scan; "
                        "fused: hoisted with C kernels for its loops (pytensor-c)"),
+    "cell": Key("elman", choice(*CELLS), "the recurrent cell: elman (the tutorial's tanh RNN), "
+                "gru or lstm (torch's equations and gate order)"),
     "threads": Key(None, _threads, "CPU threads for BLAS and the engine (default: all cores)"),
     "function_cache": Key("True", _bool, "pytensor-jax: load compiled functions exported by an "
                           "earlier process (~/.cache/rnnperf/functions) instead of compiling"),

@@ -1,6 +1,6 @@
 """The model layer: the seed RNN, its formulations, and the graphs every engine builds.
 
-* :mod:`.spec`: parameters, shapes, initialisation, tasks (no library but NumPy);
+* :mod:`.spec`: cells, parameters, shapes, initialisation, tasks (no library but NumPy);
 * :mod:`.graph`: the seed graph, written once for PyTensor and Theano (``seed``, ``hoisted``);
 * :mod:`.hoisted`: the hoisted recurrence's hand-written gradient, for PyTensor;
 * :mod:`.fused`: its two loops as C kernels, for PyTensor's C backend (``fused``);
@@ -12,4 +12,5 @@ Importing this package imports NumPy only; the PyTensor modules are imported by 
 """
 
 from .graph import GraphLib, SeedGraph, build_seed_graph, hoisted_recurrence  # noqa: F401
-from .spec import PARAM_NAMES, TASKS, init_params, param_shapes  # noqa: F401
+from .spec import (CELLS, PARAM_NAMES, TASKS, init_params, param_names,  # noqa: F401
+                   param_shapes)

@@ -41,146 +41,11 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
-from pytensor.link.c.op import OpenMPOp
 
-_TANH = {"float32": "tanhf", "float64": "tanh"}
-
-#: C++ shared by both ops: the row-block product and the split of a batch over threads
-_SUPPORT = r"""
-#include <string.h>
-#include <math.h>
-#if defined(__AVX512F__)
-#define RNNPERF_VBYTES 64
-#elif defined(__AVX__)
-#define RNNPERF_VBYTES 32
-#else
-#define RNNPERF_VBYTES 16
-#endif
-#define RNNPERF_RB 8   /* rows per register block */
-#define RNNPERF_NV 2   /* vectors per row in a register block */
-
-/* Columns [j0, j1) of rows [b0, b1) of the product below, a row at a time (contiguous, so gcc
-   vectorises the inner loop): the edges a register block does not cover, and a batch of 1. */
-template <typename real>
-static void rnnperf_axpy_rows(npy_intp b0, npy_intp b1, npy_intp j0, npy_intp j1, npy_intp N,
-                              npy_intp K, const real* A, const real* WT, real* C, int accumulate) {
-    for (npy_intp b = b0; b < b1; ++b) {
-        real* c = C + b * N;
-        if (!accumulate) for (npy_intp j = j0; j < j1; ++j) c[j] = 0;
-        for (npy_intp k = 0; k < K; ++k) {
-            const real a = A[b * K + k];
-            const real* w = WT + k * N;
-            for (npy_intp j = j0; j < j1; ++j) c[j] += a * w[j];
-        }
-    }
-}
-
-/* C (rows x N, ldc N) (+)= A (rows x K, lda K) . WT (K x N, ldw N): register blocks of
-   RNNPERF_RB rows x RNNPERF_NV vectors, column panels outermost so a panel of WT stays in
-   cache across every row block; plain loops for the edges. */
-template <typename real>
-static void rnnperf_gemm_rows(npy_intp rows, npy_intp N, npy_intp K, const real* A,
-                              const real* WT, real* C, int accumulate) {
-    typedef real vec __attribute__((vector_size(RNNPERF_VBYTES)));
-    const npy_intp VW = RNNPERF_VBYTES / sizeof(real), NB = RNNPERF_NV * VW;
-    npy_intp n = 0;
-    for (; n + NB <= N; n += NB) {
-        npy_intp b = 0;
-        for (; b + RNNPERF_RB <= rows; b += RNNPERF_RB) {
-            vec acc[RNNPERF_RB][RNNPERF_NV];
-            for (int r = 0; r < RNNPERF_RB; ++r)
-                for (int v = 0; v < RNNPERF_NV; ++v) {
-                    if (accumulate) memcpy(&acc[r][v], C + (b + r) * N + n + v * VW, sizeof(vec));
-                    else acc[r][v] = vec{};
-                }
-            for (npy_intp k = 0; k < K; ++k) {
-                vec w[RNNPERF_NV];
-                for (int v = 0; v < RNNPERF_NV; ++v)
-                    memcpy(&w[v], WT + k * N + n + v * VW, sizeof(vec));
-                for (int r = 0; r < RNNPERF_RB; ++r) {
-                    const real a = A[(b + r) * K + k];
-                    for (int v = 0; v < RNNPERF_NV; ++v) acc[r][v] += a * w[v];
-                }
-            }
-            for (int r = 0; r < RNNPERF_RB; ++r)
-                for (int v = 0; v < RNNPERF_NV; ++v)
-                    memcpy(C + (b + r) * N + n + v * VW, &acc[r][v], sizeof(vec));
-        }
-        rnnperf_axpy_rows(b, rows, n, n + NB, N, K, A, WT, C, accumulate);  /* rows left over */
-    }
-    rnnperf_axpy_rows((npy_intp)0, rows, n, N, N, K, A, WT, C, accumulate);  /* columns left */
-}
-
-/* This thread's rows of a batch of B: whole register blocks, one contiguous range each. */
-static void rnnperf_my_rows(npy_intp B, npy_intp* r0, npy_intp* r1) {
-    int nt = 1, tid = 0;
-#ifdef _OPENMP
-    nt = omp_get_num_threads();
-    tid = omp_get_thread_num();
-#endif
-    npy_intp blocks = (B + RNNPERF_RB - 1) / RNNPERF_RB;
-    npy_intp per = (blocks + nt - 1) / nt;
-    *r0 = tid * per * RNNPERF_RB < B ? tid * per * RNNPERF_RB : B;
-    *r1 = (tid + 1) * per * RNNPERF_RB < B ? (tid + 1) * per * RNNPERF_RB : B;
-}
-
-/* Threads worth starting: no more than whole register blocks of rows (a batch of 1: one). */
-static int rnnperf_threads(npy_intp B) {
-    int nt = 1;
-#ifdef _OPENMP
-    nt = omp_get_max_threads();
-#endif
-    npy_intp blocks = B / RNNPERF_RB;
-    if (nt > blocks) nt = blocks > 1 ? (int)blocks : 1;
-    return nt;
-}
-"""
+from .fused_support import (TANH, RowParallelOp, contiguous, ensure_output, release, steps)
 
 
-class _RowParallelOp(OpenMPOp):
-    """OpenMP on (when the compiler has it) whatever PyTensor's ``openmp`` flag says: that
-    flag governs PyTensor's Elemwise; these kernels follow ``threads=`` (OMP_NUM_THREADS)."""
-
-    def __init__(self):
-        super().__init__(openmp=True)
-
-    def c_support_code(self, **kwargs):
-        return _SUPPORT
-
-    def c_code_cache_version(self):
-        return (4,)
-
-
-def _steps(states_ndim: int, shape) -> tuple[int, int, int]:
-    """``(T, B, H)`` of a ``(T, B, H)`` or single-sequence ``(T, H)`` block of states."""
-    if states_ndim == 3:
-        return shape[0], shape[1], shape[2]
-    return shape[0], 1, shape[1]
-
-
-def _contiguous(names: list[str]) -> str:
-    """C: a C-contiguous new reference ``c_<name>`` for each input (released in ``_release``)."""
-    return "\n".join(f"PyArrayObject* c_{n} = (PyArrayObject*)PyArray_GETCONTIGUOUS({n});"
-                     for n in names)
-
-
-def _release(names: list[str]) -> str:
-    return "\n".join(f"Py_XDECREF(c_{n});" for n in names)
-
-
-def _ensure_output(out: str, ndim: str, dims: str, typenum: str) -> str:
-    """C: reuse ``out`` when it has the wanted shape and is C-contiguous, else allocate it."""
-    return f"""
-    if ({out} == NULL || PyArray_NDIM({out}) != {ndim} || !PyArray_IS_C_CONTIGUOUS({out})
-        || !PyArray_CompareLists(PyArray_DIMS({out}), {dims}, {ndim})) {{
-        Py_XDECREF({out});
-        {out} = (PyArrayObject*)PyArray_EMPTY({ndim}, {dims}, {typenum}, 0);
-    }}
-    if ({out} == NULL) {{ err = 1; goto done; }}
-    """
-
-
-class ElmanRecurrence(_RowParallelOp):
+class ElmanRecurrence(RowParallelOp):
     """Every state of ``h_t = tanh(xw_t + h_{t-1} Whh^T)``: ``(xw, h0, Whh) -> states``."""
 
     __props__ = ()
@@ -191,7 +56,7 @@ class ElmanRecurrence(_RowParallelOp):
         xw, h0, whh = (pt.as_tensor_variable(v) for v in (xw, h0, whh))
         if xw.ndim not in (2, 3) or h0.ndim != xw.ndim - 1 or whh.ndim != 2:
             raise TypeError("ElmanRecurrence: want xw (T,[B,]H), h0 ([B,]H), Whh (H,H)")
-        if len({xw.dtype, h0.dtype, whh.dtype}) != 1 or xw.dtype not in _TANH:
+        if len({xw.dtype, h0.dtype, whh.dtype}) != 1 or xw.dtype not in TANH:
             raise TypeError("ElmanRecurrence: xw, h0 and Whh must share float32 or float64")
         return Apply(self, [xw, h0, whh], [xw.type()])
 
@@ -210,13 +75,13 @@ class ElmanRecurrence(_RowParallelOp):
     def c_code(self, node, name, inputs, outputs, sub):
         xw, h0, whh = inputs
         (out,) = outputs
-        tanh = _TANH[node.inputs[0].dtype]
+        tanh = TANH[node.inputs[0].dtype]
         ctype = f"dtype_{out}"
         names = [xw, h0, whh]
         return f"""
         {{
         int err = 0;
-        {_contiguous(names)}
+        {contiguous(names)}
         if (!c_{xw} || !c_{h0} || !c_{whh}) {{ err = 1; goto done; }}
         {{
         const int nd = PyArray_NDIM(c_{xw});
@@ -229,7 +94,7 @@ class ElmanRecurrence(_RowParallelOp):
                          "(%ld,%ld) and h0 (B,%ld)", (long)H, (long)H, (long)H, (long)H);
             err = 1; goto done;
         }}
-        {_ensure_output(out, "nd", f"PyArray_DIMS(c_{xw})", f"PyArray_TYPE(c_{xw})")}
+        {ensure_output(out, "nd", f"PyArray_DIMS(c_{xw})", f"PyArray_TYPE(c_{xw})")}
         {{
         const {ctype}* xs = (const {ctype}*)PyArray_DATA(c_{xw});
         const {ctype}* w = (const {ctype}*)PyArray_DATA(c_{whh});
@@ -259,12 +124,12 @@ class ElmanRecurrence(_RowParallelOp):
         }}
         }}
         done:
-        {_release(names)}
+        {release(names)}
         if (err) {{ {sub['fail']} }}
         }}
         """
 
-class ElmanRecurrenceGrad(_RowParallelOp):
+class ElmanRecurrenceGrad(RowParallelOp):
     """The backward loop: ``(states, Whh, g, last[, dstates]) -> (da, dh0)``.
 
     ``g[b]`` is the gradient of sequence b's final state ``states[last[b], b]``; ``dstates``
@@ -295,7 +160,7 @@ class ElmanRecurrenceGrad(_RowParallelOp):
         ElmanRecurrenceGrad.perform_calls += 1
         states, whh, g, last = inputs[:4]
         dstates = inputs[4] if self.with_dstates else None
-        T, B, H = _steps(states.ndim, states.shape)
+        T, B, H = steps(states.ndim, states.shape)
         hs = states.reshape(T, B, H)
         gs = g.reshape(B, H)
         da = np.empty_like(hs)
@@ -319,7 +184,7 @@ class ElmanRecurrenceGrad(_RowParallelOp):
         return f"""
         {{
         int err = 0;
-        {_contiguous(names)}
+        {contiguous(names)}
         if ({" || ".join(f"!c_{n}" for n in names)}) {{ err = 1; goto done; }}
         {{
         const int nd = PyArray_NDIM(c_{states});
@@ -333,8 +198,8 @@ class ElmanRecurrenceGrad(_RowParallelOp):
                             "Whh (H,H), g (B,H), last (B,) and dstates (T,B,H)");
             err = 1; goto done;
         }}
-        {_ensure_output(da_out, "nd", f"PyArray_DIMS(c_{states})", f"PyArray_TYPE(c_{states})")}
-        {_ensure_output(dh_out, "nd - 1", f"PyArray_DIMS(c_{g})", f"PyArray_TYPE(c_{g})")}
+        {ensure_output(da_out, "nd", f"PyArray_DIMS(c_{states})", f"PyArray_TYPE(c_{states})")}
+        {ensure_output(dh_out, "nd - 1", f"PyArray_DIMS(c_{g})", f"PyArray_TYPE(c_{g})")}
         {{
         const {ctype}* hs = (const {ctype}*)PyArray_DATA(c_{states});
         const {ctype}* w = (const {ctype}*)PyArray_DATA(c_{whh});
@@ -363,7 +228,7 @@ class ElmanRecurrenceGrad(_RowParallelOp):
         }}
         }}
         done:
-        {_release(names)}
+        {release(names)}
         if (err) {{ {sub['fail']} }}
         }}
         """
@@ -380,7 +245,7 @@ def _check_grad_inputs(states, whh, g, last, dstates=None) -> None:
         raise TypeError("ElmanRecurrenceGrad: want states (T,[B,]H), Whh (H,H), g ([B,]H), "
                         f"last (B,) and dstates like states; got {got}")
     dtypes = {k: v.dtype for k, v in floats.items()}
-    if len(set(dtypes.values())) != 1 or states.dtype not in _TANH:
+    if len(set(dtypes.values())) != 1 or states.dtype not in TANH:
         got = ", ".join(f"{k} {v}" for k, v in dtypes.items())
         raise TypeError("ElmanRecurrenceGrad: states, Whh, g and dstates must share float32 or "
                         f"float64; got {got}")
