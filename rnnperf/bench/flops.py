@@ -14,6 +14,11 @@ measured in the same library is a physical ratio, at most 1. For a batch of ``B`
   layer's ``dWhy`` and ``dh_T``). ``dX``, the gradient of the input, is not counted: no engine
   computes it, nobody needs it. The SGD update is ``O(params)`` and not counted either.
 
+A GRU or LSTM cell (``cell=``) stacks ``G`` gates (3 or 4) in ``Wxh`` and ``Whh``: every product
+with either has ``G·H`` rows instead of ``H``, so each ``H`` that counts their rows above becomes
+``G·H`` (the same rule, no new convention); the gates' elementwise work is ``O(B·G·H)`` per step
+and not counted, like ``tanh``.
+
 The formulation (``seed``, ``hoisted``, ``fused``) does not change the count: hoisting batches the
 same products into one GEMM. Documents before ``rnnperf.results/3`` counted train as 3 x forward
 (:data:`OLD_CONVENTION`), which includes ``dX``: 12.5 % more than performed at the reference
@@ -22,29 +27,38 @@ workload; ``compare`` says which convention each document used.
 
 from __future__ import annotations
 
+from ..model.spec import GATES
+
 #: the convention of this module, recorded in every results document
 CONVENTION = "minimal-products/1"
 #: what documents before rnnperf.results/3 counted (train = 3 x forward)
 OLD_CONVENTION = "3x-forward/0"
 
 
-def forward_flops(T: int, B: int, I: int, H: int, O: int) -> int:  # noqa: E741 (the maths' names)
+
+
+def forward_flops(T: int, B: int, I: int, H: int, O: int,  # noqa: E741 (the maths' names)
+                  cell: str = "elman") -> int:
     """Matrix-product FLOPs of one forward pass over a ``(T, B, I)`` batch."""
-    return T * 2 * B * H * (I + H) + 2 * B * H * O
+    GH = GATES[cell] * H
+    return T * 2 * B * GH * (I + H) + 2 * B * H * O
 
 
-def backward_flops(T: int, B: int, I: int, H: int, O: int) -> int:  # noqa: E741
+def backward_flops(T: int, B: int, I: int, H: int, O: int,  # noqa: E741
+                   cell: str = "elman") -> int:
     """Matrix-product FLOPs of the backward pass a minimal implementation performs."""
-    return T * 2 * B * H * H * 2 + T * 2 * B * H * I + 2 * (2 * B * H * O)
+    GH = GATES[cell] * H
+    return T * 2 * B * GH * H * 2 + T * 2 * B * GH * I + 2 * (2 * B * H * O)
 
 
-def step_flops(task: str, T: int, B: int, I: int, H: int, O: int) -> int:  # noqa: E741
-    """FLOPs of one timed step of ``task`` (``forward`` or ``train``)."""
-    fwd = forward_flops(T, B, I, H, O)
+def step_flops(task: str, T: int, B: int, I: int, H: int, O: int,  # noqa: E741
+               cell: str = "elman") -> int:
+    """FLOPs of one timed step of ``task`` (``forward`` or ``train``) of ``cell``."""
+    fwd = forward_flops(T, B, I, H, O, cell)
     if task == "forward":
         return fwd
     if task == "train":
-        return fwd + backward_flops(T, B, I, H, O)
+        return fwd + backward_flops(T, B, I, H, O, cell)
     raise ValueError(f"unknown task {task!r}")
 
 

@@ -62,7 +62,8 @@ class Job:
             key=self.key, profile=self.profile, engine=cfg.engine, task=self.task,
             shape=dict(s), flags=cfg.values(), device_requested=cfg.device,
             dtype=cfg.floatX, threads=cfg.threads or os.cpu_count(),
-            flops_per_step=step_flops(self.task, s["T"], s["B"], s["I"], s["H"], s["O"]),
+            flops_per_step=step_flops(self.task, s["T"], s["B"], s["I"], s["H"], s["O"],
+                                      cfg.cell),
             host=socket.gethostname(), started=res.now(), **fields)
 
 
