@@ -26,14 +26,14 @@ def engine_names() -> list[str]:
     return names()
 
 
-def build(name: str, shape: dict):
-    """One engine per (name, shape) for the whole session: compile is paid once."""
-    key = (name, tuple(shape.values()))
+def build(name: str, shape: dict, cell: str = "elman"):
+    """One engine per (name, cell, shape) for the whole session: compile is paid once."""
+    key = (name, cell, tuple(shape.values()))
     if key in _engines:
         return _engines[key]
     from rnnperf import flags
     from rnnperf.engines import availability, load
-    from rnnperf.errors import Unavailable
+    from rnnperf.errors import ConfigError, Unavailable
     from rnnperf.model.spec import init_params
     if name in IN_PROCESS_SKIP:
         pytest.skip(f"{name}: {IN_PROCESS_SKIP[name]}")
@@ -41,11 +41,12 @@ def build(name: str, shape: dict):
     if not ok:
         pytest.skip(f"{name}: {reason}")
     try:
-        config = flags.load(flags=f"engine={name}")
+        config = flags.load(flags=f"engine={name},cell={cell}")
         cls = load(name, config)
         engine = cls(config, shape["I"], shape["H"], shape["O"],
-                     init_params(shape["I"], shape["H"], shape["O"], dtype=config.floatX))
-    except (ImportError, Unavailable) as exc:
+                     init_params(shape["I"], shape["H"], shape["O"], dtype=config.floatX,
+                                 cell=config.cell))
+    except (ImportError, Unavailable, ConfigError) as exc:  # ConfigError: a cell it lacks
         pytest.skip(f"{name}: {exc}")
     _engines[key] = engine
     return engine
@@ -56,6 +57,9 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("engine_name", engine_names())
     if "shape_name" in metafunc.fixturenames:
         metafunc.parametrize("shape_name", list(SHAPES))
+    if "cell" in metafunc.fixturenames:
+        from rnnperf.engines.registry import CELLS
+        metafunc.parametrize("cell", list(CELLS))
 
 
 @pytest.fixture
@@ -64,5 +68,5 @@ def shape(shape_name):
 
 
 @pytest.fixture
-def engine(engine_name, shape):
-    return build(engine_name, shape)
+def engine(engine_name, shape, cell):
+    return build(engine_name, shape, cell)

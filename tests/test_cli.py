@@ -26,7 +26,7 @@ def test_parity_mismatch_exits_1_and_names_it():
     out = rnnperf("parity", "--flags", "engine=numpy,floatX=float64",
                   env={"RNNPERF_PARITY_PERTURB": "1e-3"})
     assert out.returncode == 1
-    assert "numpy/float64/single" in out.stderr and "mismatch" in out.stdout
+    assert "numpy/elman/float64/single" in out.stderr and "mismatch" in out.stdout
 
 
 def test_parity_json(tmp_path):

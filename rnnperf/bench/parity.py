@@ -1,7 +1,8 @@
 """Parity: every engine against the float64 NumPy oracle, on the same parameters and data.
 
 For each variant (single sequence, padded batch) the worker computes, with the engine under test:
-the probabilities, the loss, all five gradients, and the parameters after one SGD step; the oracle
+the probabilities, the loss, every gradient, and the parameters after one SGD step (of the
+profile's ``cell``: five parameters, six for a GRU); the oracle
 computes the same from the *same* parameter values (the engine's, upcast to float64), so only the
 engine's arithmetic is measured. Each quantity reports its max absolute error and its error
 relative to the quantity's scale (``max|a-b| / max|ref|``); it passes when the latter is within
@@ -60,11 +61,19 @@ import os
 
 import numpy as np
 
-from ..model.spec import PARAM_NAMES, init_params, param_shapes
+from ..model.spec import init_params, param_names, param_shapes
 
 VARIANTS = ("single", "batched")
-QUANTITIES = ("probs", "loss") + tuple(f"d{k}" for k in PARAM_NAMES) + tuple(
-    f"{k}+" for k in PARAM_NAMES)
+
+
+def quantities(cell: str = "elman") -> tuple[str, ...]:
+    """What parity compares for ``cell``: probabilities, loss, every gradient, every parameter
+    after one SGD step."""
+    names = param_names(cell)
+    return ("probs", "loss") + tuple(f"d{k}" for k in names) + tuple(f"{k}+" for k in names)
+
+
+QUANTITIES = quantities("elman")
 #: the bound at full precision (``matmul_precision=float32``), by dtype
 TOLERANCE = {"float64": 1e-9, "float32": 2e-4}
 #: the unit roundoff of the reduced-precision products' operands (round to nearest)
@@ -92,12 +101,14 @@ def parity_lengths(shape: dict | None = None, seed: int = 0) -> np.ndarray:
     return lengths
 
 
-def parity_params(dtype: str, seed: int = 0, shape: dict | None = None) -> dict[str, np.ndarray]:
+def parity_params(dtype: str, seed: int = 0, shape: dict | None = None,
+                  cell: str = "elman") -> dict[str, np.ndarray]:
     """The seed's weights scaled to std 0.3 at :data:`SIZES` and by ``1/sqrt(fan-in)`` beyond it
-    (the same pre-activation spread at every shape; see "Shapes" above); biases random, std 0.3."""
+    (the same pre-activation spread at every shape; see "Shapes" above); biases random, std 0.3.
+    A GRU or LSTM gets the same spread per gate: every gate then works off its linear range."""
     s = parity_shape(shape)
-    base = init_params(s["I"], s["H"], s["O"], seed=seed, dtype="float64")
-    tiny = param_shapes(SIZES["I"], SIZES["H"], SIZES["O"])
+    base = init_params(s["I"], s["H"], s["O"], seed=seed, dtype="float64", cell=cell)
+    tiny = param_shapes(SIZES["I"], SIZES["H"], SIZES["O"], cell)
     rng = np.random.default_rng(seed + 1)
     out = {}
     for name, value in base.items():
@@ -146,9 +157,9 @@ def worker_job(config, payload):
     from ..engines import load
     cls = load(config.engine, config)
     dtype, shape = config.floatX, parity_shape(payload.get("shape"))
-    params = parity_params(dtype, shape=shape)
+    params = parity_params(dtype, shape=shape, cell=config.cell)
     out = {"engine": config.engine, "dtype": dtype, "versions": cls.versions(), "cases": {},
-           "shape": shape}
+           "shape": shape, "cell": config.cell}
     fused = config.get("formulation", "seed") == "fused"
     performs = fused_perform_calls() if fused else 0
     # Test-only fault injection: proves that a wrong engine fails the check (tests/test_cli.py).
@@ -164,15 +175,15 @@ def worker_job(config, payload):
         out["device_actual"] = engine.device_actual()
         out["cases"][variant] = {k: v.tolist() for k, v in values.items()}
     if fused:
-        out.update(fused_report(fns, performs))
+        out.update(fused_report(fns, performs, config.cell))
     return out
 
 
-def fused_report(fns, performs_before: int) -> dict:
+def fused_report(fns, performs_before: int, cell: str = "elman") -> dict:
     """The worker's word on the fused kernels: ``c_kernels`` (both ran as C) and what was seen,
     the threads of OpenMP's pool and the C++ flags PyTensor compiled them with."""
     import pytensor
-    ok, detail = fused_ran_in_c(fns, performs_before)
+    ok, detail = fused_ran_in_c(fns, performs_before, cell)
     return {"c_kernels": ok, "c_kernels_detail": detail, "omp_threads": omp_threads(),
             "cxxflags": str(pytensor.config.gcc__cxxflags)}
 
@@ -185,10 +196,31 @@ def omp_threads() -> int | None:
     return max(sizes) if sizes else None
 
 
+#: the fused kernels of each cell, by op class name: the forward loop and the backward one
+FUSED_KERNELS = {"elman": {"ElmanRecurrence", "ElmanRecurrenceGrad"},
+                 "gru": {"GRURecurrence", "GRURecurrenceGrad"},
+                 "lstm": {"LSTMRecurrence", "LSTMRecurrenceGrad"}}
+
+
+def _fused_ops() -> list[type]:
+    """Every fused kernel op class (each cell's module imported, so each class exists)."""
+    from ..model import fused  # noqa: F401  (Elman's kernels)
+    from ..model.fused_support import RowParallelOp
+    try:
+        from ..model import fused_cells  # noqa: F401  (GRU's and LSTM's)
+    except ImportError:
+        pass
+    found, todo = [], [RowParallelOp]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.append(sub)
+            todo.append(sub)
+    return found
+
+
 def fused_perform_calls() -> int:
-    """Runs of the fused kernels' NumPy ``perform`` so far in this process."""
-    from ..model.fused import ElmanRecurrence, ElmanRecurrenceGrad
-    return ElmanRecurrence.perform_calls + ElmanRecurrenceGrad.perform_calls
+    """Runs of the fused kernels' NumPy ``perform`` so far in this process, every cell's."""
+    return sum(op.__dict__.get("perform_calls", 0) for op in _fused_ops())
 
 
 def kernel_thunks(fn) -> dict[str, list[bool]]:
@@ -198,18 +230,18 @@ def kernel_thunks(fn) -> dict[str, list[bool]]:
     function the VM calls), ``Op.make_py_thunk`` a Python one with ``perform``. A linker that keeps
     no per-node thunks (``py``'s PerformLinker, a whole-graph ``CLinker``) gives ``{}``, which
     :func:`fused_ran_in_c` counts as not run in C."""
-    from ..model.fused import ElmanRecurrence, ElmanRecurrenceGrad
+    kernels = tuple(_fused_ops())
     vm = getattr(fn, "vm", None)
     nodes, thunks = getattr(vm, "nodes", None), getattr(vm, "thunks", None)
     found: dict[str, list[bool]] = {}
     for node, thunk in zip(nodes or [], thunks or []):
-        if isinstance(node.op, (ElmanRecurrence, ElmanRecurrenceGrad)):
+        if isinstance(node.op, kernels):
             found.setdefault(type(node.op).__name__, []).append(hasattr(thunk, "cthunk"))
     return found
 
 
-def fused_ran_in_c(fns, performs_before: int) -> tuple[bool, str]:
-    """Whether both fused kernels ran as C in the compiled functions ``fns``: each kernel
+def fused_ran_in_c(fns, performs_before: int, cell: str = "elman") -> tuple[bool, str]:
+    """Whether both fused kernels of ``cell`` ran as C in the compiled functions ``fns``: each kernel
     appears, every kernel node holds a C thunk, and no ``perform`` ran since the count was
     ``performs_before``; and what was seen, in words. A silent fall-back to ``perform`` would
     otherwise compare NumPy with NumPy."""
@@ -218,24 +250,26 @@ def fused_ran_in_c(fns, performs_before: int) -> tuple[bool, str]:
         for name, flags in kernel_thunks(fn).items():
             seen.setdefault(name, []).extend(flags)
     performs = fused_perform_calls() - performs_before
-    ok = (set(seen) == {"ElmanRecurrence", "ElmanRecurrenceGrad"}
+    ok = (set(seen) == FUSED_KERNELS[cell]
           and all(all(v) for v in seen.values()) and performs == 0)
     thunks = ", ".join(f"{k} {sum(v)} of {len(v)} C" for k, v in sorted(seen.items()))
     return ok, f"{thunks or 'no kernel nodes'}; perform ran {performs} time(s)"
 
 
-def oracle(variant: str, dtype: str, shape: dict | None = None) -> dict[str, np.ndarray]:
+def oracle(variant: str, dtype: str, shape: dict | None = None,
+           cell: str = "elman") -> dict[str, np.ndarray]:
     """The float64 reference on the engine's own (dtype-rounded) parameters and data."""
     from ..model.oracle import loss_and_grads
-    params = {k: v.astype(np.float64) for k, v in parity_params(dtype, shape=shape).items()}
+    params = {k: v.astype(np.float64)
+              for k, v in parity_params(dtype, shape=shape, cell=cell).items()}
     x, y, lengths = parity_data(variant, dtype, shape=shape)
     x = x.astype(np.float64)
     if variant == "single":                          # a single sequence is a batch of one
         x, y, lengths = x[:, None, :], np.asarray(y)[None], np.array([x.shape[0]])
-    loss, probs, grads = loss_and_grads(params, x, y, lengths)
+    loss, probs, grads = loss_and_grads(params, x, y, lengths, cell=cell)
     out = {"probs": probs[0] if variant == "single" else probs, "loss": np.asarray(loss)}
     out.update({f"d{k}": v for k, v in grads.items()})
-    out.update({f"{k}+": params[k] - LR * grads[k] for k in PARAM_NAMES})
+    out.update({f"{k}+": params[k] - LR * grads[k] for k in param_names(cell)})
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
 
@@ -251,11 +285,11 @@ class QuantityError:
         return bool(np.isfinite(self.max_rel) and self.max_rel <= self.tolerance)
 
 
-def compare_case(got: dict, ref: dict, dtype: str,
-                 matmul_precision: str = "float32") -> list[QuantityError]:
+def compare_case(got: dict, ref: dict, dtype: str, matmul_precision: str = "float32",
+                 cell: str = "elman") -> list[QuantityError]:
     limit = tolerance(dtype, matmul_precision)
     errors = []
-    for quantity in QUANTITIES:
+    for quantity in quantities(cell):
         want = np.asarray(ref[quantity], dtype=np.float64)
         have = np.asarray(got.get(quantity, np.full_like(want, np.nan)), dtype=np.float64)
         if have.shape != want.shape:
@@ -282,6 +316,7 @@ class ParityRow:
     error: str | None = None
     device_actual: str | None = None
     c_kernels: bool | None = None   # formulation=fused: both kernels ran as C (else None)
+    cell: str = "elman"
 
     @property
     def worst(self) -> QuantityError | None:
@@ -290,7 +325,8 @@ class ParityRow:
         return max(self.errors, key=severity)
 
     def as_json(self) -> dict:
-        return {"engine": self.engine, "formulation": self.formulation, "dtype": self.dtype,
+        return {"engine": self.engine, "cell": self.cell, "formulation": self.formulation,
+                "dtype": self.dtype,
                 "variant": self.variant, "status": self.status, "error": self.error,
                 "device_actual": self.device_actual, "c_kernels": self.c_kernels,
                 "quantities": {e.quantity: {"max_abs": json_number(e.max_abs),
@@ -320,8 +356,8 @@ def rows_from_worker(config, result, shape: dict | None = None) -> list[ParityRo
     formulation = config.get("formulation", "seed") if has_formulations else "-"
     if result.status != "ok":
         status = result.status if result.status in ("unavailable", "timeout") else "failed"
-        return [ParityRow(config.engine, formulation, config.floatX, v, status, [], result.error)
-                for v in VARIANTS]
+        return [ParityRow(config.engine, formulation, config.floatX, v, status, [], result.error,
+                          cell=config.cell) for v in VARIANTS]
     shape, data = parity_shape(shape), result.data
     precision = config.get("matmul_precision", "float32")
     c_kernels = data.get("c_kernels") if formulation == "fused" else None
@@ -335,8 +371,9 @@ def rows_from_worker(config, result, shape: dict | None = None) -> list[ParityRo
     for variant in VARIANTS:
         got = {k: np.asarray(v, dtype=np.float64) for k, v in data["cases"][variant].items()}
         errors = [] if data.get("shape", shape) != shape else compare_case(
-            got, oracle(variant, config.floatX, shape), config.floatX, precision)
+            got, oracle(variant, config.floatX, shape, config.cell), config.floatX, precision,
+            config.cell)
         status = "failed" if problem else "ok" if all(e.ok for e in errors) else "mismatch"
         rows.append(ParityRow(config.engine, formulation, config.floatX, variant, status, errors,
-                              problem, data.get("device_actual"), c_kernels))
+                              problem, data.get("device_actual"), c_kernels, config.cell))
     return rows

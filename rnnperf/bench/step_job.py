@@ -30,6 +30,7 @@ class Built:
     import_s: float         # importing the engine's libraries (after the profile's settings)
     compile_s: float        # engine construction + graph build + compile + first call
     function_cache: str | None  # where the compiled function came from (Engine.function_cache)
+    rss_before_kb: int | None = None  # resident set just before the first call (memory.rss_kb)
 
 
 def build_runner(config, payload: dict) -> Built:
@@ -49,7 +50,7 @@ def build_runner(config, payload: dict) -> Built:
         raise ConfigError(f"task {task!r}: must be one of {', '.join(TASKS)}")
     dtype = config.floatX
     seed = int(payload.get("seed", 0))
-    params = init_params(s["I"], s["H"], s["O"], seed=seed, dtype=dtype)
+    params = init_params(s["I"], s["H"], s["O"], seed=seed, dtype=dtype, cell=config.cell)
     rng = np.random.default_rng(seed + 1)
     x = rng.standard_normal((s["T"], s["B"], s["I"])).astype(dtype)
     y = rng.integers(0, s["O"], size=s["B"])
@@ -62,10 +63,11 @@ def build_runner(config, payload: dict) -> Built:
     start = time.perf_counter()
     engine = cls(config, s["I"], s["H"], s["O"], params)
     step = engine.runner(task, x, y, lengths, float(payload.get("lr", 0.01)))
+    rss_before_kb = rss_kb()
     first = step()
     compile_s = time.perf_counter() - start - engine.late_import_s
     return Built(cls, engine, step, first, import_s + engine.late_import_s, compile_s,
-                 engine.function_cache)
+                 engine.function_cache, rss_before_kb)
 
 
 def worker_job(config, payload: dict) -> dict:
@@ -94,21 +96,75 @@ def worker_job(config, payload: dict) -> dict:
         step()
     loops = calibrate(step, float(payload["min_time"]))
     window = LoadWindow()
+    peak_reset = reset_peak()
     times = time_rounds(step, loops, int(payload["rounds"]))
     load = window.figures()
+    step_peak_mb = step_memory_mb(built.rss_before_kb, peak_kb() if peak_reset else None)
     in_use = pools()
     _check_finite("result", step(), fault)
     _check_finite("parameters", engine.get_params(), fault)
     peak, peak_n, _ = peak_gflops(engine, config, float(payload["min_time"]),
                                   int(payload["rounds"]))
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    max_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     filled = dataclasses.replace(
         m, import_s=built.import_s, compile_s=built.compile_s,
         function_cache=built.function_cache, loops=loops, times_s=times, peak_gflops=peak,
-        peak_n=peak_n, rss_mb=rss_kb / 1024, device_actual=engine.device_actual(),
+        peak_n=peak_n, rss_mb=max_kb / 1024, step_peak_mb=step_peak_mb,
+        device_actual=engine.device_actual(),
         blas=blas_info(config.engine), versions=built.cls.versions(), dtype=dtype,
         pools=in_use, threads_actual=max(in_use.values(), default=None), **load)
     return filled.to_json()
+
+
+# --- the step's memory --------------------------------------------------------------------------
+# ``rss_mb`` (getrusage's ru_maxrss) is the worker's whole life: imports, compile and the peak
+# probe's square products, which at a small shape dwarf the step. ``step_peak_mb`` is the step's
+# own: Linux's high-water mark (VmHWM) reset to the current RSS just before the timed rounds
+# (``echo 5 > /proc/self/clear_refs``, Linux >= 4.0) and read right after them, minus the RSS just
+# before the first call. Buffers the step keeps between calls (allow_gc=False, XLA's) count; the
+# import, the data and the parameters do not; what a JIT's first call leaves resident (its
+# compiler's arenas, the compiled code) does. Where the mark cannot be reset it is None, never a
+# lifetime peak passed off as the step's.
+
+STATUS = "/proc/self/status"
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        with open(STATUS) as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def rss_kb() -> int | None:
+    """This process's resident set now (VmRSS), in KiB; None off Linux."""
+    return _status_kb("VmRSS")
+
+
+def peak_kb() -> int | None:
+    """The resident set's high-water mark (VmHWM) since the last :func:`reset_peak`, in KiB."""
+    return _status_kb("VmHWM")
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS; False where the kernel or a sandbox refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def step_memory_mb(before_kb: int | None, peak: int | None) -> float | None:
+    """The step's peak need in MiB (0 when the rounds never rose above the baseline)."""
+    if before_kb is None or peak is None:
+        return None
+    return max(peak - before_kb, 0) / 1024
 
 
 def _check_finite(what: str, value, fault: str | None) -> None:

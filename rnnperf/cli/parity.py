@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from .. import flags as flagslib
@@ -19,6 +20,7 @@ def register(sub) -> None:
                                     "profile's floatX)")
     p.add_argument("--formulations", help="seed,hoisted (default: both for Theano-family "
                                           "engines with --engines, else the profile's)")
+    p.add_argument("--cells", help="elman,gru,lstm or 'all' (default: the profile's cell=)")
     p.add_argument("--shape", metavar="T=..,B=..,I=..,H=..[,O=..]",
                    help="the case's shape, with ragged lengths over 1..T (default: the tiny "
                         "T=7,B=4,I=5,H=6,O=4)")
@@ -50,6 +52,7 @@ def parity_profiles(args, base: flagslib.Config):
         engines.get(name)  # unknown names are a usage error, before anything runs
     for dtype in dtypes:
         flagslib.check_value("floatX", dtype, "--dtypes")
+    cells = parity_cells_arg(args.cells, base)
     out = []
     for name in names:
         ok, reason, _ = engines.availability(name)
@@ -68,13 +71,29 @@ def parity_profiles(args, base: flagslib.Config):
             flagslib.check_value("formulation", form, "--formulations")
             if form not in spec.formulations:
                 continue  # not this engine's (as --formulations means nothing outside the family)
-            for dtype in dtypes:
-                extra = f"engine={name},floatX={dtype},formulation={form}"
-                if args.engines and spec.mode:
-                    extra += f",mode={spec.mode}"
-                config = flagslib.load(flags=(args.flags or []) + [extra], rc=args.rc)
-                out.append(config)
-    return out, skipped, explicit
+            for cell in cells:
+                if cell not in spec.cells:
+                    skipped.append((f"{name} cell={cell}", "this engine does not run it"))
+                    continue
+                for dtype in dtypes:
+                    extra = f"engine={name},floatX={dtype},formulation={form},cell={cell}"
+                    if args.engines and spec.mode:
+                        extra += f",mode={spec.mode}"
+                    out.append(flagslib.load(flags=(args.flags or []) + [extra], rc=args.rc))
+    return out, list(dict.fromkeys(skipped)), explicit
+
+
+def parity_cells_arg(text: str | None, base: flagslib.Config) -> list[str]:
+    """``--cells``: names or ``all``; unset, the profile's own cell."""
+    from ..engines.registry import CELLS
+    names = _split(text)
+    if not names:
+        return [base.cell]
+    if "all" in names:
+        return list(CELLS)
+    for name in names:
+        flagslib.check_value("cell", name, "--cells")
+    return list(dict.fromkeys(names))
 
 
 def cmd_parity(args) -> int:
@@ -94,7 +113,8 @@ def cmd_parity(args) -> int:
             if progress:
                 # one worker compiles (cold: seconds to a minute) and checks both variants
                 progress.update(progress.task_ids[0], description=f"compiling and checking "
-                                f"{config.engine} {config.floatX} {config['formulation']}")
+                                f"{config.engine} {config.cell} {config.floatX} "
+                                f"{config['formulation']}")
             result = run_worker("parity", config, {"shape": shape}, timeout=args.timeout)
             rows += rows_from_worker(config, result, shape)
             if progress:
@@ -114,7 +134,7 @@ def cmd_parity(args) -> int:
     bad = [r for r in rows if r.status not in ("ok", "unavailable")]
     unavailable = [r for r in rows if r.status == "unavailable"]
     if bad:
-        names = sorted({"/".join(p for p in (r.engine, r.dtype, r.formulation, r.variant)
+        names = sorted({"/".join(p for p in (r.engine, r.cell, r.dtype, r.formulation, r.variant)
                                  if p != "-") for r in bad})
         print(f"rnnperf parity: FAILED for {', '.join(names)}", file=sys.stderr)
         return 1
@@ -129,7 +149,8 @@ def _fmt(value: float) -> str:
     return f"{value:.1e}" if value == value else "nan"
 
 
-PARITY_COLUMNS = [Column("engine"), Column("formulation"), Column("dtype"), Column("variant"),
+PARITY_COLUMNS = [Column("engine"), Column("cell"), Column("formulation"), Column("dtype"),
+                  Column("variant"),
                   Column("status"), Column("worst rel", right=True),
                   Column("probs", right=True, essential=False),
                   Column("loss", right=True, essential=False),
@@ -149,7 +170,8 @@ def parity_cells(row) -> list:
     worst = row.worst
     worst_rel = f"{worst.quantity} {_fmt(worst.max_rel)}" if worst else "-"
     worst_abs = f"{worst.quantity} {_fmt(worst.max_abs)}" if worst else (row.error or "")[:60]
-    return [row.engine, row.formulation, row.dtype, row.variant, row.status, worst_rel, *cells,
+    return [row.engine, row.cell, row.formulation, row.dtype, row.variant, row.status, worst_rel,
+            *cells,
             worst_abs, row.device_actual or "-"]
 
 
@@ -171,7 +193,13 @@ def summary(rows, skipped) -> str:
 def print_parity(rows, skipped, wide: bool = False, shape: dict | None = None) -> None:
     out = stdout_console(160)
     at = f" at {','.join(f'{k}={v}' for k, v in shape.items())}" if shape else ""
-    out.print(table(PARITY_COLUMNS, [parity_cells(r) for r in rows], wide=wide,
+    cells = sorted({r.cell for r in rows})
+    columns = PARITY_COLUMNS
+    if len(cells) == 1:          # one cell: said once, in the title, and the table stays narrow
+        at = f" cell={cells[0]}{at}"
+        columns = [dataclasses.replace(c, essential=False) if c.name == "cell" else c
+                   for c in PARITY_COLUMNS]
+    out.print(table(columns, [parity_cells(r) for r in rows], wide=wide,
                     styles=[None if r.status == "ok" else "red" for r in rows],
                     title=f"parity vs the float64 NumPy oracle{at} (error relative to the "
                           "quantity's scale)"))
