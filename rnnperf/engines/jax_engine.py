@@ -5,7 +5,9 @@ Not built from :mod:`rnnperf.model`: it is the "what would a JAX user write" bas
 maths is the seed's: the masked recurrence freezes a finished sequence's state, the loss is the
 batch mean of ``-log p[y]``, SGD updates every parameter. Like :mod:`.numpy_engine`, a single
 sequence is a batch of one, and the input projection is one GEMM before the scan (XLA would hoist
-it anyway; writing it so keeps the loop body to ``Whh`` alone).
+it anyway; writing it so keeps the loop body to ``Whh`` alone). The GRU and LSTM cells
+(``cell=``) are other step functions in the same masked scan: it carries ``(h,)``, or ``(h, c)``
+for the LSTM, so a finished sequence's cell state is frozen too; jax.grad differentiates them all.
 
 Parameters stay on the device as a dict of ``jax.Array`` between calls; the training step is one
 jitted function ``(params, x, y, lengths, lr) -> (new_params, loss)`` that donates the old
@@ -20,59 +22,85 @@ import functools
 
 import numpy as np
 
-from ..model.spec import PARAM_NAMES
 from .base import Engine, check_inputs, matmul_operands
 from .devices import array_device
 from .jax_runtime import configure_jax
 
 
-def _logits(params, x, lengths):
+def _cell_step(cell, params):
+    """``cell``'s step ``(state, xw_t) -> new state`` in :mod:`rnnperf.model.spec`'s equations;
+    the state is ``(h,)``, or ``(h, c)`` for the LSTM, so one masked scan carries every cell."""
+    import jax
+    import jax.numpy as jnp
+    whh_t = params["Whh"].T
+    sigmoid = jax.nn.sigmoid
+
+    def elman(state, xw_t):
+        return (jnp.tanh(xw_t + state[0] @ whh_t),)
+
+    def lstm(state, xw_t):
+        i, f, g, o = jnp.split(xw_t + state[0] @ whh_t, 4, axis=-1)
+        c = sigmoid(f) * state[1] + sigmoid(i) * jnp.tanh(g)
+        return sigmoid(o) * jnp.tanh(c), c
+
+    def gru(state, xw_t):
+        (xr, xz, xn), (hr, hz, hn) = (jnp.split(a, 3, axis=-1) for a in (xw_t, state[0] @ whh_t))
+        r, z = sigmoid(xr + hr), sigmoid(xz + hz)
+        n = jnp.tanh(xn + r * (hn + params["bhn"]))
+        return ((1 - z) * n + z * state[0],)
+
+    return {"elman": elman, "lstm": lstm, "gru": gru}[cell]
+
+
+def _logits(params, x, lengths, cell="elman"):
     """``Why h_T + by`` for a batch ``x`` ``(T, B, I)``; state frozen past each length."""
     import jax
     import jax.numpy as jnp
     n_steps, batch, _ = x.shape
     xw = jnp.einsum("tbi,hi->tbh", x, params["Wxh"]) + params["bh"]
     mask = (jnp.arange(n_steps)[:, None] < lengths[None, :]).astype(x.dtype)[:, :, None]
-    whh_t = params["Whh"].T
+    cell_step = _cell_step(cell, params)
 
-    def step(h_prev, inputs):
+    def step(state, inputs):
         xw_t, m_t = inputs
-        h_new = jnp.tanh(xw_t + h_prev @ whh_t)
-        return m_t * h_new + (1 - m_t) * h_prev, None
+        new = cell_step(state, xw_t)
+        return tuple(m_t * a + (1 - m_t) * b for a, b in zip(new, state)), None
 
-    h0 = jnp.zeros((batch, params["Whh"].shape[0]), dtype=x.dtype)
-    h_last, _ = jax.lax.scan(step, h0, (xw, mask))
-    return h_last @ params["Why"].T + params["by"]
+    h0 = jnp.zeros((batch, params["Whh"].shape[1]), dtype=x.dtype)
+    state, _ = jax.lax.scan(step, (h0,) * (2 if cell == "lstm" else 1), (xw, mask))
+    return state[0] @ params["Why"].T + params["by"]
 
 
-def _probs(params, x, lengths):
+def _probs(params, x, lengths, cell="elman"):
     import jax
-    return jax.nn.softmax(_logits(params, x, lengths), axis=-1)
+    return jax.nn.softmax(_logits(params, x, lengths, cell), axis=-1)
 
 
-def _loss(params, x, y, lengths):
+def _loss(params, x, y, lengths, cell="elman"):
     import jax
     import jax.numpy as jnp
-    logp = jax.nn.log_softmax(_logits(params, x, lengths), axis=-1)
+    logp = jax.nn.log_softmax(_logits(params, x, lengths, cell), axis=-1)
     return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
 
 
-def _train(params, x, y, lengths, lr):
+def _train(params, x, y, lengths, lr, cell="elman"):
     import jax
-    loss, grads = jax.value_and_grad(_loss)(params, x, y, lengths)
+    loss, grads = jax.value_and_grad(_loss)(params, x, y, lengths, cell)
     new = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
     return new, loss
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled():
-    """The jitted functions, built once per process (after configure_jax set x64 and the cache);
-    ``dot`` is the peak probe's product."""
+def _compiled(cell="elman"):
+    """The jitted functions of ``cell``, built once per process (after configure_jax set x64 and
+    the cache); ``dot`` is the peak probe's product."""
     import jax
     import jax.numpy as jnp
-    return {"forward": jax.jit(_probs), "loss": jax.jit(_loss),
-            "gradients": jax.jit(jax.grad(_loss)),
-            "train": jax.jit(_train, donate_argnums=(0,)), "dot": jax.jit(jnp.dot)}
+    bind = functools.partial
+    return {"forward": jax.jit(bind(_probs, cell=cell)), "loss": jax.jit(bind(_loss, cell=cell)),
+            "gradients": jax.jit(jax.grad(bind(_loss, cell=cell))),
+            "train": jax.jit(bind(_train, cell=cell), donate_argnums=(0,)),
+            "dot": jax.jit(jnp.dot)}
 
 
 class JaxEngine(Engine):
@@ -93,7 +121,7 @@ class JaxEngine(Engine):
         import jax
         kind = "gpu" if self.config.wants_gpu else "cpu"
         self.device = jax.devices(kind)[self.config.device_index if kind == "gpu" else 0]
-        self.fns = _compiled()
+        self.fns = _compiled(self.cell)
         self._params = None
 
     # --- parameters live on the device ------------------------------------------------------
@@ -103,7 +131,7 @@ class JaxEngine(Engine):
 
     def set_params(self, params):
         self._params = {k: self._put(np.asarray(params[k], dtype=self.dtype))
-                        for k in PARAM_NAMES}
+                        for k in self.param_names}
 
     def get_params(self):
         return {k: np.array(v, dtype=self.dtype) for k, v in self._params.items()}
@@ -136,7 +164,7 @@ class JaxEngine(Engine):
     def gradients(self, x, y, lengths=None):
         _, (xd, yd, ld) = self._batch(x, y, lengths)
         grads = self.fns["gradients"](self._params, xd, yd, ld)
-        return {k: np.asarray(grads[k]) for k in PARAM_NAMES}
+        return {k: np.asarray(grads[k]) for k in self.param_names}
 
     def train_step(self, x, y, lr=0.1, lengths=None):
         _, (xd, yd, ld, lrd) = self._batch(x, y, lengths, lr)

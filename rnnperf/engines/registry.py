@@ -153,27 +153,28 @@ register(EngineSpec("pytensor-c", "pytensor_engine", "PyTensorEngine", _PYTENSOR
                     "seed graph, C backend (mode=CVM); its loops as fused C kernels "
                     "(formulation=fused), or pytensor.scan (seed, hoisted)", family="theano",
                     modes=("CVM", "C", "C_VM"), formulations=FORMULATIONS,
-                    default_formulation="fused"))
+                    default_formulation="fused", cells=CELLS))
 register(EngineSpec("pytensor-numba", "pytensor_engine", "PyTensorEngine",
                     _PYTENSOR + ("numba",), ("cpu",),
                     "seed graph, pytensor.scan, Numba backend (mode=NUMBA)", family="theano",
-                    modes=("NUMBA", "FAST_RUN"), formulations=_SCAN_FORMULATIONS))
+                    modes=("NUMBA", "FAST_RUN"), formulations=_SCAN_FORMULATIONS, cells=CELLS))
 register(EngineSpec("pytensor-jax", "cached_jax_engine", "CachedJaxEngine",
                     _PYTENSOR + ("jax",), ("cpu", "cuda"),
                     "seed graph, pytensor.scan, JAX backend (mode=JAX), function cache",
                     peak_library="jax", extra="jax", family="theano", modes=("JAX",),
-                    formulations=_SCAN_FORMULATIONS))
+                    formulations=_SCAN_FORMULATIONS, cells=CELLS))
 register(EngineSpec("pytensor-pytorch", "pytensor_engine", "PyTensorEngine",
                     _PYTENSOR + ("torch",), ("cpu", "cuda"),
                     "seed graph, PyTorch backend with rnnperf's Scan conversion (mode=PYTORCH)",
                     peak_library="torch", extra="torch", family="theano", modes=("PYTORCH",),
-                    formulations=_SCAN_FORMULATIONS))
+                    formulations=_SCAN_FORMULATIONS, cells=CELLS))
 register(EngineSpec("theano", "theano_engine", "TheanoEngine", (), ("cpu",),
                     "seed graph on legacy Theano 1.0.5 in its own venv", check=_legacy_check,
-                    family="theano", takes_mode=True, formulations=_SCAN_FORMULATIONS))
+                    family="theano", takes_mode=True, formulations=_SCAN_FORMULATIONS,
+                    cells=CELLS))
 register(EngineSpec("torch", "torch_engine", "TorchEngine", ("torch",), ("cpu", "cuda"),
-                    "peer: torch.nn.RNN(tanh) with the seed's weights", peak_library="torch",
-                    extra="torch"))
+                    "peer: torch.nn.RNN(tanh), GRU or LSTM with the seed's weights",
+                    peak_library="torch", extra="torch", cells=CELLS))
 register(EngineSpec("jax", "jax_engine", "JaxEngine", ("jax",), ("cpu", "cuda"),
                     "peer: hand-written jax.lax.scan + jax.grad, jitted", peak_library="jax",
-                    extra="jax"))
+                    extra="jax", cells=CELLS))

@@ -1,9 +1,17 @@
-"""``torch``: the peer a user would pick instead of a Theano-family library, ``torch.nn.RNN``.
+"""``torch``: the peer a user would pick instead of a Theano-family library: ``torch.nn.RNN``,
+``torch.nn.GRU`` or ``torch.nn.LSTM`` (``cell=``).
 
-The seed's five parameters map 1:1 onto the module's: ``weight_ih_l0 = Wxh``, ``weight_hh_l0 =
-Whh``, ``bias_ih_l0 = bh`` and a ``Linear(H, O)`` holding ``Why``/``by``. ``nn.RNN`` has a second
-bias, ``bias_hh_l0``, that the seed does not; it is zero and frozen (``requires_grad=False``) so
-that it neither trains nor shows up as a sixth parameter.
+The seed's parameters map onto the module's (:mod:`rnnperf.model.spec` stacks them in torch's gate
+order for this): ``weight_ih_l0 = Wxh``, ``weight_hh_l0 = Whh``, ``bias_ih_l0 = bh`` and a
+``Linear(H, O)`` holding ``Why``/``by``. torch has a second bias, ``bias_hh_l0``, that the seed
+folds into ``bh``; were it trained too, SGD would move the one sum twice. So:
+
+* Elman and LSTM: ``bias_hh_l0`` is zero and frozen (``requires_grad=False``), so that it neither
+  trains nor shows up as a parameter.
+* GRU: ``b_hn`` cannot fold into ``bh`` (it sits inside ``r * (...)``), so it is the seed's
+  ``bhn`` and lives in ``bias_hh_l0``'s ``n`` rows; that tensor trains, but a gradient hook on it
+  zeroes its ``r, z`` rows, which therefore stay zero. The hook is one ``3H`` multiply per step
+  and keeps the module's own weights (cuDNN's one flat buffer on a GPU) as they are.
 
 Variable lengths go through ``pack_padded_sequence(enforce_sorted=False)`` and the module's
 ``h_n``: a packed sequence stops at its own length, which is the seed's "a finished state stops
@@ -15,14 +23,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.spec import PARAM_NAMES
 from .base import Engine, check_inputs, matmul_operands
 from .devices import array_device
 from .torch_runtime import configure_torch
 
 
 class TorchEngine(Engine):
-    """``torch.nn.RNN`` and a ``Linear`` holding the seed's five parameters."""
+    """``torch.nn.RNN``/``GRU``/``LSTM`` and a ``Linear`` holding the seed's parameters."""
 
     @classmethod
     def import_libraries(cls, config):
@@ -34,15 +41,27 @@ class TorchEngine(Engine):
         self.device = configure_torch(self.config)  # Unavailable on cuda without CUDA
         self.tdtype = {"float32": torch.float32, "float64": torch.float64}[self.dtype.name]
         kw = {"device": self.device, "dtype": self.tdtype}
-        self.rnn = torch.nn.RNN(self.n_in, self.n_hidden, nonlinearity="tanh",
-                                batch_first=False, **kw)
+        if self.cell == "elman":
+            self.rnn = torch.nn.RNN(self.n_in, self.n_hidden, nonlinearity="tanh", **kw)
+        else:
+            self.rnn = getattr(torch.nn, self.cell.upper())(self.n_in, self.n_hidden, **kw)
         self.out = torch.nn.Linear(self.n_hidden, self.n_out, **kw)
+        bias_hh = self.rnn.bias_hh_l0
         with torch.no_grad():
-            self.rnn.bias_hh_l0.zero_()
-        self.rnn.bias_hh_l0.requires_grad_(False)
+            bias_hh.zero_()
         self.params = {"Wxh": self.rnn.weight_ih_l0, "Whh": self.rnn.weight_hh_l0,
                        "bh": self.rnn.bias_ih_l0, "Why": self.out.weight, "by": self.out.bias}
-        self._plist = [self.params[k] for k in PARAM_NAMES]
+        #: the rows of its torch tensor each parameter is (all but the GRU's ``bhn``)
+        self._rows = dict.fromkeys(self.params, slice(None))
+        if self.cell == "gru":  # b_hn trains; b_hr, b_hz stay zero (module docstring)
+            n_rows = slice(2 * self.n_hidden, 3 * self.n_hidden)
+            self.params["bhn"], self._rows["bhn"] = bias_hh, n_rows
+            mask = torch.zeros_like(bias_hh)
+            mask[n_rows] = 1
+            bias_hh.register_hook(lambda grad: grad * mask)
+        else:
+            bias_hh.requires_grad_(False)
+        self._plist = [self.params[k] for k in self.param_names]
 
     @classmethod
     def versions(cls):
@@ -56,12 +75,12 @@ class TorchEngine(Engine):
     # --- parameters ------------------------------------------------------------------------------
     def set_params(self, params):
         with self.torch.no_grad():
-            for k in PARAM_NAMES:
-                self.params[k].copy_(self.torch.as_tensor(
+            for k in self.param_names:
+                self.params[k][self._rows[k]].copy_(self.torch.as_tensor(
                     np.asarray(params[k], dtype=self.dtype), device=self.device))
 
     def get_params(self):
-        return {k: self._host(v) for k, v in self.params.items()}
+        return {k: self._host(self.params[k][self._rows[k]]) for k in self.param_names}
 
     def device_actual(self):
         return array_device(self.rnn.weight_hh_l0)
@@ -90,6 +109,8 @@ class TorchEngine(Engine):
             xt = self.torch.nn.utils.rnn.pack_padded_sequence(xt, packed_lengths,
                                                               enforce_sorted=False)
         _, h_n = self.rnn(xt)  # h_n: (1, B, H), in the caller's batch order
+        if self.cell == "lstm":
+            h_n = h_n[0]       # (h_n, c_n)
         return self.out(h_n[0])
 
     def _loss(self, xt, yt, packed_lengths):
@@ -119,7 +140,7 @@ class TorchEngine(Engine):
     def gradients(self, x, y, lengths=None):
         xt, yt, pl, _ = self._place(x, y, lengths)
         grads = self.torch.autograd.grad(self._loss(xt, yt, pl), self._plist)
-        return {k: self._host(g) for k, g in zip(PARAM_NAMES, grads)}
+        return {k: self._host(g[self._rows[k]]) for k, g in zip(self.param_names, grads)}
 
     def train_step(self, x, y, lr=0.1, lengths=None):
         xt, yt, pl, _ = self._place(x, y, lengths)
