@@ -17,7 +17,8 @@ SHAPE_KEYS = ("T", "B", "I", "H", "O")
 STATUSES = ("ok", "failed", "timeout", "unavailable")
 #: the fields each version added to the one before (absent from the older versions' schemas)
 ADDED = {"rnnperf.results/2": ("import_s", "function_cache"),
-         "rnnperf.results/3": ("threads_actual", "pools", "others_cpu", "steal", "loadavg")}
+         "rnnperf.results/3": ("threads_actual", "pools", "others_cpu", "steal", "loadavg",
+                               "step_peak_mb")}     # step_peak_mb: optional, added within /3
 
 
 def now() -> str:
@@ -78,7 +79,8 @@ class Measurement:
     flops_per_step: int | None = None
     peak_gflops: float | None = None
     peak_n: int | None = None
-    rss_mb: float | None = None
+    rss_mb: float | None = None        # the worker's lifetime peak: imports, compile, probe
+    step_peak_mb: float | None = None  # the timed rounds' peak over the RSS before the first call
     others_cpu: float | None = None
     steal: float | None = None
     loadavg: float | None = None

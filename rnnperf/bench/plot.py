@@ -4,7 +4,8 @@ Three panels, one bar per profile within each shape x task group: throughput (se
 log scale, error bars from the IQR), fraction of the machine's peak matmul rate in the engine's own
 library, and compile time (graph build + compile + first call; the import is ``import_s``). Only
 ``ok`` measurements are drawn; the others are listed under the figure so that a missing bar is
-never silent. Agg backend: no display needed.
+never silent. Agg backend: no display needed. ``plot --x T`` draws cost curves instead
+(:mod:`.cost_curves`).
 """
 
 from __future__ import annotations

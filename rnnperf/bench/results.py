@@ -36,7 +36,9 @@ A :class:`Measurement` (fields declared once, below) carries:
 * work and rates: ``flops_per_step`` (the matrix-product FLOPs the step performs, counted under
   the document's ``conventions["flops"]``, :mod:`rnnperf.bench.flops`), ``peak_gflops`` (a square
   matmul through the engine itself, median of rounds, :mod:`rnnperf.bench.peak`), ``peak_n``,
-  ``rss_mb`` (the worker's peak resident set); derived: ``seq_per_s`` (B / median),
+  ``rss_mb`` (the worker's peak resident set over its life, compile included), ``step_peak_mb``
+  (the memory the timed step itself needs: the peak during the timed rounds over the resident
+  set before the first call); derived: ``seq_per_s`` (B / median),
   ``timesteps_per_s`` (T·B / median), ``gflops`` (FLOPs / median), ``peak_fraction`` (gflops /
   peak_gflops);
 * the machine while it was timed (:mod:`rnnperf.bench.load`): ``others_cpu`` (the share of the

@@ -30,7 +30,7 @@ class Built:
     import_s: float         # importing the engine's libraries (after the profile's settings)
     compile_s: float        # engine construction + graph build + compile + first call
     function_cache: str | None  # where the compiled function came from (Engine.function_cache)
-    rss_before_kb: int | None = None  # resident set just before the first call (memory.rss_kb)
+    rss_before_kb: int | None = None  # the resident set just before the first call (rss_kb)
 
 
 def build_runner(config, payload: dict) -> Built:
@@ -119,12 +119,16 @@ def worker_job(config, payload: dict) -> dict:
 # --- the step's memory --------------------------------------------------------------------------
 # ``rss_mb`` (getrusage's ru_maxrss) is the worker's whole life: imports, compile and the peak
 # probe's square products, which at a small shape dwarf the step. ``step_peak_mb`` is the step's
-# own: Linux's high-water mark (VmHWM) reset to the current RSS just before the timed rounds
-# (``echo 5 > /proc/self/clear_refs``, Linux >= 4.0) and read right after them, minus the RSS just
-# before the first call. Buffers the step keeps between calls (allow_gc=False, XLA's) count; the
-# import, the data and the parameters do not; what a JIT's first call leaves resident (its
-# compiler's arenas, the compiled code) does. Where the mark cannot be reset it is None, never a
-# lifetime peak passed off as the step's.
+# own: Linux's high-water mark (VmHWM), reset to the current RSS just before the timed rounds
+# (``echo 5 > /proc/self/clear_refs``, Linux >= 4.0) and read right after them, minus the RSS
+# just before the first call. So the buffers a step keeps between calls (allow_gc=False) count,
+# and the import, the data and the parameters do not; nor does a compile done before the first
+# call (PyTensor's C, Theano), but what a JIT's first call leaves resident (XLA's, Numba's
+# compiled code and arenas: about 20 MB for engine=jax at a tiny shape) does, as a floor that
+# does not grow with T. glibc's malloc_trim(0) runs before both readings, so memory freed earlier
+# but kept by the allocator neither hides the step's allocations (reused without a page fault)
+# nor inflates its peak. Where the mark cannot be reset the figure is None, never a lifetime peak
+# passed off as the step's.
 
 STATUS = "/proc/self/status"
 
@@ -141,8 +145,18 @@ def _status_kb(field: str) -> int | None:
 
 
 def rss_kb() -> int | None:
-    """This process's resident set now (VmRSS), in KiB; None off Linux."""
+    """This process's resident set now (VmRSS), in KiB, after :func:`trim`; None off Linux."""
+    trim()
     return _status_kb("VmRSS")
+
+
+def trim() -> None:
+    """Hand the allocator's free memory back to the kernel (glibc; a no-op elsewhere)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def peak_kb() -> int | None:
@@ -152,6 +166,7 @@ def peak_kb() -> int | None:
 
 def reset_peak() -> bool:
     """Reset VmHWM to the current RSS; False where the kernel or a sandbox refuses."""
+    trim()
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")

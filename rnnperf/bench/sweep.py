@@ -10,9 +10,10 @@ worker and keeps what finished.
 
 ``--resume`` keeps every measurement whose status is ``ok`` or ``failed`` (a failure is a property
 of the build: rerunning it gives the same NaN) and that carries what the sweep adds (tune's
-``extra["parity"]``), and reruns ``timeout`` (often a busy machine) and ``unavailable`` (cheap to
-re-check, and the engine may have been installed since) together with everything not measured
-yet. Without ``--resume`` an existing ``--out`` file is refused (exit 2) unless ``--force``
+``extra["parity"]``), and reruns ``timeout`` (often a busy machine), ``unavailable`` (cheap to
+re-check, and the engine may have been installed since) and a ``failed`` whose Dask worker was lost
+twice (``extra["dask_lost"]``: the loss says nothing about the build) together with everything not
+measured yet. Without ``--resume`` an existing ``--out`` file is refused (exit 2) unless ``--force``
 replaces it; a corrupt or foreign file is never overwritten either way.
 
 With ``processes = N`` the sweep makes N passes over the jobs, one fresh worker per job per pass,
@@ -106,6 +107,8 @@ def pool(before: res.Measurement, new: res.Measurement, process_no: int) -> res.
     """
     if new.status != "ok":
         before.status, before.error = new.status, f"worker {process_no}: {new.error}"
+        if "dask_lost" in (new.extra or {}):         # so --resume reruns it (module docstring)
+            before.extra = {**(before.extra or {}), "dask_lost": new.extra["dask_lost"]}
         return before
     before.times_s = list(before.times_s) + list(new.times_s)
     before.processes = process_no
@@ -114,7 +117,7 @@ def pool(before: res.Measurement, new: res.Measurement, process_no: int) -> res.
     if peaks:                        # the peak pooled as the step is: the median of the workers'
         before.extra = {**(before.extra or {}), "peak_gflops_workers": peaks}
         before.peak_gflops = statistics.median(peaks)
-    for name in ("rss_mb", "threads_actual", "others_cpu", "steal", "loadavg"):
+    for name in ("rss_mb", "step_peak_mb", "threads_actual", "others_cpu", "steal", "loadavg"):
         seen = [v for v in (getattr(before, name), getattr(new, name)) if v is not None]
         setattr(before, name, max(seen, default=None))     # the worst any worker saw
     before.wall_s = round((before.wall_s or 0) + (new.wall_s or 0), 3)
@@ -171,7 +174,7 @@ class _SweepState:
         self.pass_no = 0
 
     def passes_done(self, m: res.Measurement | None) -> int:
-        if m is None or m.status not in KEEP_ON_RESUME:
+        if m is None or m.status not in KEEP_ON_RESUME or "dask_lost" in (m.extra or {}):
             return 0
         if any(need not in (m.extra or {}) for need in self.needs):
             return 0
@@ -209,7 +212,7 @@ class _SweepState:
         done = self.passes_done(before)
         if done:
             m = pool(before, m, done + 1)
-        if m.status not in KEEP_ON_RESUME:
+        if m.status not in KEEP_ON_RESUME or "dask_lost" in (m.extra or {}):
             self.stopped.add(job.key)
         self.doc.put(m)
         res.save(self.doc, self.out)

@@ -11,7 +11,8 @@ from ..ui import Column, print_lines, stdout_console, table
 from .results import shape_label
 
 #: every column; without ``--wide`` the essential ones (a failed row is red, and its status and
-#: error are listed under the table)
+#: error are listed under the table). ``RSS MB`` is the worker's lifetime peak (imports, compile,
+#: peak probe); ``step MB`` what the timed step itself needs above the RSS before its first call
 TABLE_COLUMNS = [
     Column("profile"), Column("shape"), Column("task"), Column("status", essential=False),
     Column("median ms", right=True), Column("IQR ms", right=True),
@@ -19,8 +20,8 @@ TABLE_COLUMNS = [
     Column("peak GFLOP/s", right=True, essential=False), Column("peak %", right=True),
     Column("machine %", right=True, essential=False),
     Column("x baseline", right=True), Column("import s", right=True, essential=False),
-    Column("compile s", right=True, essential=False), Column("RSS MB", right=True,
-                                                             essential=False),
+    Column("compile s", right=True, essential=False),
+    Column("RSS MB", right=True, essential=False), Column("step MB", right=True, essential=False),
     Column("threads", right=True, essential=False), Column("device"),
 ]
 COLUMNS = tuple(c.name for c in TABLE_COLUMNS)
@@ -54,7 +55,8 @@ def result_rows(measurements, baseline: str = "torch") -> list[list[str]]:
                      f(m.median_s, ".3f", 1e3) + busy, f(m.iqr_s, ".3f", 1e3),
                      f(m.seq_per_s, ".1f"),
                      f(m.gflops, ".2f"), f(m.peak_gflops, ".1f"), f(m.peak_fraction, ".1%"),
-                     f(_share(m, machine), ".1%"), f(ratio, ".2f"), f(m.import_s, ".2f"), compile_cell(m), f(m.rss_mb, ".0f"),
+                     f(_share(m, machine), ".1%"), f(ratio, ".2f"), f(m.import_s, ".2f"),
+                     compile_cell(m), f(m.rss_mb, ".0f"), f(m.step_peak_mb, ".1f"),
                      str(m.threads or "-"), m.device_actual or "-"])
     return rows
 

@@ -41,6 +41,10 @@ def add_plan_args(parser) -> None:
     add_profile_args(parser)
     parser.add_argument("--shape", action="append", metavar="T=..,B=..,I=..,H=..[,O=..]",
                         help="input shape (repeatable; default T=100,B=32,I=128,H=256,O=10)")
+    parser.add_argument("--grid", metavar="GRID",
+                        help="every shape of a grid: per-key value lists (keys T,B,I,H,O "
+                             "separated by spaces, values by commas) or a TOML [grid] table; "
+                             "a key left out keeps --shape's value, else the reference's")
     parser.add_argument("--task", action="append", choices=TASKS,
                         help="forward and/or train (repeatable; default both)")
     parser.add_argument("--threads", type=int, metavar="N",
@@ -50,9 +54,32 @@ def add_plan_args(parser) -> None:
 def plan_from_args(args) -> list:
     """The jobs :func:`add_plan_args`' options ask for."""
     from ..bench.plan import REFERENCE_SHAPE, parse_shape, plan, profiles
+    from ..errors import ConfigError
     configs = profiles(args.profile, args.engines, args.flags, args.rc, args.threads)
     shapes = [parse_shape(s) for s in args.shape] if args.shape else [dict(REFERENCE_SHAPE)]
+    if getattr(args, "grid", None) is not None:
+        from ..bench.grid import grid_shapes, parse_grid
+        if len(shapes) > 1:
+            raise ConfigError("--grid with several --shape: give at most one, the grid's base")
+        shapes = grid_shapes(parse_grid(args.grid), shapes[0])
     return plan(configs, shapes, list(dict.fromkeys(args.task or TASKS)))
+
+
+def add_dask_args(parser) -> None:
+    """``--dask local`` / ``--scheduler``: measure on Dask, one measurement per machine at a time
+    (:mod:`rnnperf.bench.runners`; docs/tuning.md, "Scaling out on Dask")."""
+    from ..bench.runners import CONNECT_TIMEOUT, WORKER_HINT
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--dask", choices=("local",),
+                       help="a local Dask cluster of one worker with one thread: measurements "
+                            "never overlap")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="an existing Dask cluster; one measurement per machine at a time "
+                            f"(start one worker per machine: {WORKER_HINT}); a lost worker's "
+                            "measurement is rerun once, then recorded failed")
+    parser.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT, metavar="S",
+                        help="seconds to reach --scheduler and see a worker; else exit 3 "
+                             "(default %(default)s)")
 
 
 def add_sweep_args(parser, what: str = "measurement") -> None:

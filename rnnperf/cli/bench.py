@@ -2,7 +2,9 @@
 
 Progress goes to stderr (rich), the table to stdout. Exit codes: 1 if a measurement failed (NaN
 included) or timed out, else 3 if an engine was unavailable, else 0; with ``--compare`` a
-regression is also 1. Bad usage or a corrupt/foreign results file 2.
+regression is also 1. Bad usage or a corrupt/foreign results file 2. A ``--scheduler`` that cannot
+be reached or has no ``bench`` worker 3, before any file is written. On Dask a measurement whose
+worker was lost twice is ``failed`` (1); one left with no worker at all is ``unavailable``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import argparse
 
 from ..bench.compare import DEFAULT_THRESHOLD
-from .args import (add_plan_args, add_progress_arg, add_sweep_args, add_wide_arg,
-                   plan_from_args)
+from .args import (add_dask_args, add_plan_args, add_progress_arg, add_sweep_args,
+                   add_wide_arg, plan_from_args)
 
 
 def register(sub) -> None:
@@ -21,6 +23,7 @@ def register(sub) -> None:
     add_plan_args(p)
     p.add_argument("--out", default="results.json", help="results document (default %(default)s)")
     add_sweep_args(p)
+    add_dask_args(p)
     p.add_argument("--processes", type=int, default=1, metavar="N",
                    help="fresh workers per measurement, in N interleaved passes over the "
                         "sweep; their rounds are pooled (default %(default)s)")
@@ -36,6 +39,7 @@ def register(sub) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from ..bench import results, sweep
+    from ..bench.runners import dask_session
     from ..bench.compare import (compare_docs, conventions_line, exit_code, parse_threshold,
                                  render)
     from ..bench.table import render_results
@@ -48,8 +52,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     jobs = plan_from_args(args)
     settings = sweep.Settings(min_time=args.min_time, rounds=args.rounds, warmup=args.warmup,
                               timeout=args.timeout, processes=args.processes)
-    doc = sweep.run_sweep(jobs, settings, args.out, resume=args.resume, force=args.force,
-                          progress=not args.no_progress)
+    with dask_session(args.scheduler or args.dask, args.connect_timeout) as runner:
+        doc = sweep.run_sweep(jobs, settings, args.out, resume=args.resume, force=args.force,
+                              progress=not args.no_progress, runner=runner)
     keys = {j.key for j in jobs}
     mine = [m for m in doc.results if m.key in keys]
     render_results(mine, wide=args.wide)

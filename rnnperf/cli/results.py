@@ -1,5 +1,6 @@
 """Sub-commands that read results documents: ``compare`` (the regression gate), ``table``,
-``plot``. Exit codes: ``compare`` 1 on a regression; a corrupt or foreign file 2."""
+``plot`` (the summary, or with ``--x`` the cost curves of a grid). Exit codes: ``compare`` 1 on
+a regression; a corrupt or foreign file 2."""
 
 from __future__ import annotations
 
@@ -29,6 +30,14 @@ def register(sub) -> None:
     pl.add_argument("results", metavar="RESULTS.json")
     pl.add_argument("-o", "--output", default="rnnperf.png", help="PNG (default %(default)s)")
     pl.add_argument("--title")
+    pl.add_argument("--x", choices=("T", "B", "I", "H"), type=str.upper,
+                    help="cost curves instead: time per step against this shape key on log-log "
+                         "axes, one panel per value of the other keys, the fitted slope in "
+                         "each legend (a bench --grid document)")
+    pl.add_argument("--y", choices=("time", "memory"), help="with --x: median time per step "
+                    "(default) or the step's peak memory (step_peak_mb)")
+    pl.add_argument("--at", metavar="KEY=N,...", help="with --x: only the panels at these "
+                    "values of the other keys, e.g. B=32,H=256")
     pl.set_defaults(func=cmd_plot)
 
 
@@ -58,7 +67,17 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from ..bench import results
+    from ..bench.cost_curves import parse_at, plot_curves
     from ..bench.plot import plot
-    path = plot(results.load(args.results), args.output, args.title)
+    from ..errors import ConfigError
+    if args.x is None:
+        if args.y or args.at:
+            raise ConfigError(f"--{'y' if args.y else 'at'}: only with --x (cost curves)")
+        print(plot(results.load(args.results), args.output, args.title))
+        return 0
+    at = parse_at(args.at, args.x)
+    path, slopes = plot_curves(results.load(args.results), args.output, args.x,
+                               args.y or "time", at, args.title)
     print(path)
+    print("\n".join(slopes))
     return 0
