@@ -26,7 +26,15 @@ each runs its own register-blocked product (8 rows x 2 vectors of accumulators, 
 extensions, 512-bit where the CPU has AVX-512), faster on one core than OpenBLAS's product, with the
 step's tanh included. ``tanh`` is a plain loop that gcc vectorises with glibc's libmvec under
 ``-D__FAST_MATH__`` (see ``vector_math_cxxflags``), the same flag and functions as PyTensor's
-Elemwise. No BLAS is needed.
+Elemwise. No BLAS is needed. The weight is packed once per call into contiguous column panels
+(``rnnperf_pack_panels``): read in place, rows of a 1024-wide ``Whh^T`` are 4 KB apart and a
+panel that fits L2 by size does not stay there.
+
+A batch smaller than a register block (B < 8) gives a row split one thread and a product that
+is a matrix-vector product, bound by how fast ``Whh`` streams from cache. There the threads
+split each step's *columns* instead and meet once per step (``rnnperf_step_barrier``, a spinning
+barrier that hands the rest of the loop to one thread when a meeting shows the other was not
+running: a busy machine); small loops (``rnnperf_col_threads``) stay on one thread.
 
 The gradient of these ops is :mod:`rnnperf.model.hoisted`'s pullback (the backward op *is* that
 pullback's loop); each op also has a NumPy ``perform`` so that the graph runs anywhere and the
@@ -38,11 +46,17 @@ PyTensor falls back to ``perform`` silently where it cannot make a C thunk, so e
 
 from __future__ import annotations
 
+import zlib
+from pathlib import Path
+
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 
 from .fused_support import (TANH, RowParallelOp, contiguous, ensure_output, release, steps)
+
+#: this module's checksum: its C templates are in it (RowParallelOp.c_code_cache_version)
+_SOURCE_CRC = zlib.crc32(Path(__file__).read_bytes())
 
 
 class ElmanRecurrence(RowParallelOp):
@@ -62,6 +76,9 @@ class ElmanRecurrence(RowParallelOp):
 
     def infer_shape(self, fgraph, node, shapes):
         return [shapes[0]]
+
+    def c_code_cache_version(self):
+        return super().c_code_cache_version() + (_SOURCE_CRC,)
 
     def perform(self, node, inputs, outputs):
         ElmanRecurrence.perform_calls += 1
@@ -101,26 +118,7 @@ class ElmanRecurrence(RowParallelOp):
         {ctype}* states = ({ctype}*)PyArray_DATA({out});
         const {ctype}* prev = (const {ctype}*)PyArray_DATA(c_{h0});
         const npy_intp n = B * H;
-        /* Whh^T once per call: the product reads it row by row (h_t = ... + h_{{t-1}} Whh^T) */
-        {ctype}* wt = ({ctype}*)malloc((H * H > 0 ? H * H : 1) * sizeof({ctype}));
-        if (!wt) {{ PyErr_NoMemory(); err = 1; goto done; }}
-        for (npy_intp i = 0; i < H; ++i)
-            for (npy_intp j = 0; j < H; ++j) wt[j * H + i] = w[i * H + j];
-        #pragma omp parallel num_threads(rnnperf_threads(B))
-        {{
-            npy_intp r0, r1;
-            rnnperf_my_rows(B, &r0, &r1);       /* these rows, through every step */
-            const npy_intp m = (r1 - r0) * H;
-            const {ctype}* p = prev + r0 * H;
-            for (npy_intp t = 0; t < T && m > 0; ++t) {{
-                {ctype}* s = states + t * n + r0 * H;
-                memcpy(s, xs + t * n + r0 * H, m * sizeof({ctype}));
-                rnnperf_gemm_rows<{ctype}>(r1 - r0, H, H, p, wt, s, 1);
-                for (npy_intp i = 0; i < m; ++i) s[i] = {tanh}(s[i]);
-                p = s;
-            }}
-        }}
-        free(wt);
+        {_forward_loops(ctype, tanh)}
         }}
         }}
         done:
@@ -156,6 +154,9 @@ class ElmanRecurrenceGrad(RowParallelOp):
     def infer_shape(self, fgraph, node, shapes):
         return [shapes[0], shapes[2]]
 
+    def c_code_cache_version(self):
+        return super().c_code_cache_version() + (_SOURCE_CRC,)
+
     def perform(self, node, inputs, outputs):
         ElmanRecurrenceGrad.perform_calls += 1
         states, whh, g, last = inputs[:4]
@@ -180,7 +181,7 @@ class ElmanRecurrenceGrad(RowParallelOp):
         da_out, dh_out = outputs
         ctype = f"dtype_{da_out}"
         names = [n for n in (states, whh, g, last, dstates) if n is not None]
-        add_dstates, check_dstates = _dstates_code(ctype, dstates)
+        check_dstates = f"|| PyArray_SIZE(c_{dstates}) != T * n" if dstates else ""
         return f"""
         {{
         int err = 0;
@@ -208,23 +209,7 @@ class ElmanRecurrenceGrad(RowParallelOp):
         {ctype}* da = ({ctype}*)PyArray_DATA({da_out});
         {ctype}* dh = ({ctype}*)PyArray_DATA({dh_out});
         memset(dh, 0, n * sizeof({ctype}));
-        #pragma omp parallel num_threads(rnnperf_threads(B))
-        {{
-            npy_intp r0, r1;
-            rnnperf_my_rows(B, &r0, &r1);       /* these rows, through every step */
-            const npy_intp m = (r1 - r0) * H;
-            {ctype}* d = dh + r0 * H;
-            for (npy_intp t = T - 1; t >= 0 && m > 0; --t) {{
-                const {ctype}* h = hs + t * n + r0 * H;
-                {ctype}* dat = da + t * n + r0 * H;
-                for (npy_intp b = r0; b < r1; ++b)
-                    if (lastp[b] == t)
-                        for (npy_intp j = 0; j < H; ++j) dh[b * H + j] += gs[b * H + j];
-                {add_dstates}
-                for (npy_intp i = 0; i < m; ++i) dat[i] = d[i] * (1 - h[i] * h[i]);
-                rnnperf_gemm_rows<{ctype}>(r1 - r0, H, H, dat, w, d, 0);
-            }}
-        }}
+        {_backward_loops(ctype, dstates)}
         }}
         }}
         done:
@@ -253,12 +238,120 @@ def _check_grad_inputs(states, whh, g, last, dstates=None) -> None:
         raise TypeError(f"ElmanRecurrenceGrad: last must be an int64 vector; got {last.dtype}")
 
 
-def _dstates_code(ctype: str, dstates: str | None) -> tuple[str, str]:
-    """C for the optional ``dstates`` input: adding its step ``t`` into ``dh``, and its size
-    check; both empty without it."""
-    if not dstates:
-        return "", ""
-    return (f"const {ctype}* ds = (const {ctype}*)PyArray_DATA(c_{dstates}) "
-            f"+ t * n + r0 * H; for (npy_intp i = 0; i < m; ++i) d[i] += ds[i];",
-            f"|| PyArray_SIZE(c_{dstates}) != T * n")
+def _forward_loops(ctype: str, tanh: str) -> str:
+    """C: the forward loop, its columns split over threads for a batch smaller than a register
+    block (a step per matrix-vector product, threads meeting once per step), else its rows
+    (each thread's rows through every step, no meeting until the end)."""
+    return f"""
+        if (B < RNNPERF_RB) {{
+            rnnperf_barrier_t bar = {{0, 0}};
+            {_packed_alloc(ctype)}
+            #pragma omp parallel num_threads(rnnperf_col_threads(H, H, T))
+            {{
+                /* Whh^T, packed, once per call (h_t = ... + h_{{t-1}} Whh^T) */
+                rnnperf_pack_panels<{ctype}>(H, H, w, 1, pw);
+                npy_intp j0, j1;
+                rnnperf_my_cols(H, &j0, &j1);   /* these columns of every row, step by step */
+                const {ctype}* p = prev;
+                for (npy_intp t = 0; t < T; ++t) {{
+                    {ctype}* s = states + t * n;
+                    for (npy_intp b = 0; b < B; ++b)
+                        memcpy(s + b * H + j0, xs + t * n + b * H + j0,
+                               (j1 - j0) * sizeof({ctype}));
+                    rnnperf_gemm_packed_cols<{ctype}>(B, j0, j1, H, H, p, pw, s, 1);
+                    for (npy_intp b = 0; b < B; ++b)
+                        for (npy_intp j = j0; j < j1; ++j) s[b * H + j] = {tanh}(s[b * H + j]);
+                    p = s;
+                    if (rnnperf_step_barrier(&bar)) {{   /* the next step reads every column */
+                        if (rnnperf_thread_id() != 0) break;
+                        j0 = 0; j1 = H;                   /* alone: every column */
+                    }}
+                }}
+            }}
+            free(pw);
+        }} else {{
+            {_packed_alloc(ctype)}
+            #pragma omp parallel num_threads(rnnperf_threads(B))
+            {{
+                /* Whh^T, packed, once per call (h_t = ... + h_{{t-1}} Whh^T) */
+                rnnperf_pack_panels<{ctype}>(H, H, w, 1, pw);
+                npy_intp r0, r1;
+                rnnperf_my_rows(B, &r0, &r1);       /* these rows, through every step */
+                const npy_intp m = (r1 - r0) * H;
+                const {ctype}* p = prev + r0 * H;
+                for (npy_intp t = 0; t < T && m > 0; ++t) {{
+                    {ctype}* s = states + t * n + r0 * H;
+                    memcpy(s, xs + t * n + r0 * H, m * sizeof({ctype}));
+                    rnnperf_gemm_packed<{ctype}>(r1 - r0, H, H, p, pw, s, 1);
+                    for (npy_intp i = 0; i < m; ++i) s[i] = {tanh}(s[i]);
+                    p = s;
+                }}
+            }}
+            free(pw);
+        }}
+        """
 
+
+def _backward_loops(ctype: str, dstates: str | None) -> str:
+    """C: the backward loop, split over threads as :func:`_forward_loops` splits the forward."""
+    ds = (f"const {ctype}* ds = (const {ctype}*)PyArray_DATA(c_{dstates}) + t * n;"
+          if dstates else "")
+    add_cols = "for (npy_intp j = j0; j < j1; ++j) d[j] += ds[b * H + j];" if dstates else ""
+    add_rows = ("for (npy_intp i = 0; i < m; ++i) d[i] += ds[r0 * H + i];" if dstates else "")
+    return f"""
+        if (B < RNNPERF_RB) {{
+            rnnperf_barrier_t bar = {{0, 0}};
+            #pragma omp parallel num_threads(rnnperf_col_threads(H, H, T))
+            {{
+                npy_intp j0, j1;
+                rnnperf_my_cols(H, &j0, &j1);   /* these columns of every row, step by step */
+                for (npy_intp t = T - 1; t >= 0; --t) {{
+                    const {ctype}* h = hs + t * n;
+                    {ctype}* dat = da + t * n;
+                    {ds}
+                    for (npy_intp b = 0; b < B; ++b) {{
+                        {ctype}* d = dh + b * H;
+                        if (lastp[b] == t)
+                            for (npy_intp j = j0; j < j1; ++j) d[j] += gs[b * H + j];
+                        {add_cols}
+                        for (npy_intp j = j0; j < j1; ++j)
+                            dat[b * H + j] = d[j] * (1 - h[b * H + j] * h[b * H + j]);
+                    }}
+                    if (rnnperf_step_barrier(&bar)) {{   /* the product reads all of da_t */
+                        if (rnnperf_thread_id() != 0) break;
+                        j0 = 0; j1 = H;                   /* alone: every column */
+                    }}
+                    rnnperf_gemv_nn<{ctype}>(B, j0, j1, H, H, dat, w, dh, 0);
+                }}
+            }}
+        }} else {{
+            {_packed_alloc(ctype)}
+            #pragma omp parallel num_threads(rnnperf_threads(B))
+            {{
+                rnnperf_pack_panels<{ctype}>(H, H, w, 0, pw);   /* dh = da_t Whh: Whh packed */
+                npy_intp r0, r1;
+                rnnperf_my_rows(B, &r0, &r1);       /* these rows, through every step */
+                const npy_intp m = (r1 - r0) * H;
+                {ctype}* d = dh + r0 * H;
+                for (npy_intp t = T - 1; t >= 0 && m > 0; --t) {{
+                    const {ctype}* h = hs + t * n + r0 * H;
+                    {ctype}* dat = da + t * n + r0 * H;
+                    {ds}
+                    for (npy_intp b = r0; b < r1; ++b)
+                        if (lastp[b] == t)
+                            for (npy_intp j = 0; j < H; ++j) dh[b * H + j] += gs[b * H + j];
+                    {add_rows}
+                    for (npy_intp i = 0; i < m; ++i) dat[i] = d[i] * (1 - h[i] * h[i]);
+                    rnnperf_gemm_packed<{ctype}>(r1 - r0, H, H, dat, pw, d, 0);
+                }}
+            }}
+            free(pw);
+        }}
+        """
+
+
+def _packed_alloc(ctype: str) -> str:
+    """C: ``pw``, room for Whh packed in column panels (rnnperf_pack_panels)."""
+    return (f"{ctype}* pw = ({ctype}*)malloc(rnnperf_packed_size(H, H, sizeof({ctype})) "
+            f"* sizeof({ctype}));\n"
+            "            if (!pw) { PyErr_NoMemory(); err = 1; goto done; }")
