@@ -20,7 +20,6 @@ import time
 
 import numpy as np
 
-from ..model.spec import PARAM_NAMES
 from . import function_cache
 from .base import matmul_operands
 from .devices import array_device
@@ -66,7 +65,7 @@ class CachedJaxEngine(FunctionEngine):
         import jax
         # a private host copy: on the CPU device_put may alias the buffer it is given
         self._params = {k: jax.device_put(np.array(params[k], dtype=self.dtype))
-                        for k in PARAM_NAMES}
+                        for k in self.param_names}
 
     def get_params(self):
         return {k: np.array(v, dtype=self.dtype) for k, v in self._params.items()}

@@ -22,11 +22,11 @@ The SHA-256 of :func:`describe`'s JSON, which holds everything the exported prog
 
 * ``sources``: a hash of rnnperf's modules that build or run the graph (:data:`SOURCES`);
 * ``versions``: pytensor, jax and jaxlib (from package metadata);
-* ``flags``: the whole effective profile (floatX, formulation, device, threads and every
+* ``flags``: the whole effective profile (floatX, formulation, cell, device, threads and every
   passthrough key; the switch ``function_cache`` itself left out) and JAX's ``x64`` mode;
 * ``function``: forward, loss, gradients, parity or train;
 * ``inputs``: the shape and dtype of each input (static: JAX compiles one graph per shape), and
-  ``params``: those of the five parameters;
+  ``params``: those of the cell's parameters (five; six for a GRU);
 * ``backend``: JAX's platform and device kind (``cpu``; ``gpu`` and the GPU's model).
 
 An entry also stores its description, which a load compares with the one asked for.
@@ -53,7 +53,8 @@ from pathlib import Path
 
 MAGIC = b"RNNPERF-FUNCTION-1\n"
 #: rnnperf's modules whose code decides the exported program (relative to the package)
-SOURCES = ("model/spec.py", "model/graph.py", "model/hoisted.py", "flags/keys.py",
+SOURCES = ("model/spec.py", "model/graph.py", "model/hoisted.py", "model/cells.py",
+           "model/hoisted_cells.py", "flags/keys.py",
            "flags/config.py", "flags/sources.py", "engines/registry.py", "engines/base.py",
            "engines/function_cache.py", "engines/graph_engine.py", "engines/jax_runtime.py",
            "engines/pytensor_runtime.py", "engines/pytensor_engine.py",

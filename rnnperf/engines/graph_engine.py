@@ -20,7 +20,6 @@ import abc
 import numpy as np
 
 from ..model.graph import GraphLib, SeedGraph, build_seed_graph
-from ..model.spec import PARAM_NAMES
 from .base import Engine, check_inputs, matmul_operands
 
 #: the compiled functions of a seed graph, by name
@@ -64,7 +63,7 @@ class FunctionEngine(Engine):
     def gradients(self, x, y, lengths=None):
         x, args = self._args(x, y, lengths)
         values = self.function("gradients", x)(*args)
-        return {k: self.to_host(v) for k, v in zip(PARAM_NAMES, values)}
+        return {k: self.to_host(v) for k, v in zip(self.param_names, values)}
 
     def train_step(self, x, y, lr=0.1, lengths=None):
         x, args = self._args(x, y, lengths, lr)
@@ -74,7 +73,7 @@ class FunctionEngine(Engine):
         x, args = self._args(x, y, lengths, lr)
         values = [self.to_host(v) for v in self.function("parity", x)(*args)]
         out = {"probs": values[0], "loss": values[1]}
-        out.update({f"d{k}": v for k, v in zip(PARAM_NAMES, values[2:])})
+        out.update({f"d{k}": v for k, v in zip(self.param_names, values[2:])})
         return out
 
     def runner(self, task, x, y, lengths, lr=0.01):
@@ -117,7 +116,7 @@ class GraphEngine(FunctionEngine):
 
     # --- parameters live in shared variables --------------------------------------------------
     def set_params(self, params):
-        values = {k: np.asarray(params[k], dtype=self.dtype) for k in PARAM_NAMES}
+        values = {k: np.asarray(params[k], dtype=self.dtype) for k in self.param_names}
         if self._shared is None:
             self._shared = {k: self.lib.shared(v.copy(), name=k) for k, v in values.items()}
         else:
@@ -136,23 +135,23 @@ class GraphEngine(FunctionEngine):
         if key not in self._graphs:
             self._graphs[key] = build_seed_graph(
                 self.lib, self._shared, batched=batched, formulation=self.formulation,
-                dtype=self.dtype.name, shape=shape)
+                dtype=self.dtype.name, shape=shape, cell=self.cell)
         return self._graphs[key]
 
     def function(self, name: str, x):
         graph = self._graph(x)
         key = (name, x.ndim == 3, tuple(x.shape) if self.static_shapes else None)
+        names = self.param_names
         if key not in self._fns:
             if name == "forward":
                 fn = self.compile(graph.inputs(), graph.probs)
             elif name == "loss":
                 fn = self.compile(graph.inputs(with_y=True), graph.loss)
             elif name == "gradients":
-                fn = self.compile(graph.inputs(with_y=True),
-                                  [graph.grads[k] for k in PARAM_NAMES])
+                fn = self.compile(graph.inputs(with_y=True), [graph.grads[k] for k in names])
             elif name == "parity":
                 fn = self.compile(graph.inputs(with_y=True, with_lr=True),
-                                  [graph.probs, graph.loss] + [graph.grads[k] for k in PARAM_NAMES],
+                                  [graph.probs, graph.loss] + [graph.grads[k] for k in names],
                                   updates=graph.updates)
             elif name == "train":
                 fn = self.compile(graph.inputs(with_y=True, with_lr=True), graph.loss,

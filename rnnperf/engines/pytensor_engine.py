@@ -5,7 +5,8 @@ What must precede PyTensor's import (the profile as ``PYTENSOR_FLAGS``, the C ba
 JAX's and torch's own settings) is in :mod:`.pytensor_runtime`, :mod:`.jax_runtime` and
 :mod:`.torch_runtime`. Backend notes:
 
-* C (``mode=CVM``): its default formulation is ``fused`` (:mod:`rnnperf.model.fused`);
+* C (``mode=CVM``): its default formulation is ``fused`` (:mod:`rnnperf.model.fused`; GRU and
+  LSTM: ``rnnperf.model.fused_cells`` in :mod:`rnnperf.model.hoisted_cells`' graph);
 * JAX: its Scan conversion needs the trip count at trace time and one floatX throughout, so each
   input shape gets its own graph with static shapes (:mod:`.pytensor_jax_engine`);
 * PyTorch: PyTensor 3.0-3.3 has no Scan conversion for this backend;
@@ -24,7 +25,6 @@ import os
 import numpy as np
 
 from ..model.graph import GraphLib
-from ..model.spec import PARAM_NAMES
 from .devices import array_device
 from .graph_engine import GraphEngine
 from .jax_runtime import configure_jax
@@ -92,10 +92,15 @@ class PyTensorEngine(GraphEngine):
             return pt.tensor(name, dtype=dtype, shape=shape)
 
         from ..model.hoisted import pytensor_hoisted_recurrence
+        from ..model.hoisted_cells import pytensor_hoisted_cells
         fused = functools.partial(pytensor_hoisted_recurrence, fused=True)
+        fused_cells = functools.partial(pytensor_hoisted_cells, fused=True)
+        c_backend = self.backend == "CVM"
         return GraphLib(T=pt, scan=scan, grad=pytensor.grad, shared=self._make_shared,
                         tensor=tensor, hoisted_scan=pytensor_hoisted_recurrence,
-                        fused_scan=fused if self.backend == "CVM" else None)
+                        fused_scan=fused if c_backend else None, sigmoid=pt.sigmoid,
+                        hoisted_cells=pytensor_hoisted_cells,
+                        fused_cells=fused_cells if c_backend else None)
 
     def _make_shared(self, value, name):
         import pytensor
@@ -131,7 +136,8 @@ class PyTensorEngine(GraphEngine):
         if self.backend == "PYTORCH":
             import torch
             self._params = {k: torch.tensor(np.asarray(params[k], dtype=self.dtype),
-                                            device=self.torch_device) for k in PARAM_NAMES}
+                                            device=self.torch_device)
+                            for k in self.param_names}
 
     def get_params(self):
         if self.backend != "PYTORCH":

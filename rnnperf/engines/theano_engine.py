@@ -84,7 +84,9 @@ class TheanoEngine(GraphEngine):
             # Theano types know only which axes broadcast, not static lengths.
             return T.TensorType(dtype, (False,) * len(shape))(name)
 
-        return GraphLib(T=T, scan=scan, grad=theano.grad, shared=theano.shared, tensor=tensor)
+        # GRU and LSTM: Theano 1.0.5 keeps sigmoid in theano.tensor.nnet
+        return GraphLib(T=T, scan=scan, grad=theano.grad, shared=theano.shared, tensor=tensor,
+                        sigmoid=T.nnet.sigmoid)
 
     def compile(self, inputs, outputs, updates=None):
         return self.theano.function(inputs, outputs, updates=updates or [],

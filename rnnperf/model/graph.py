@@ -23,6 +23,10 @@ Three formulations, all in the parity matrix:
   :mod:`rnnperf.model.hoisted`).  Same function, same numbers, fewer and larger matrix products;
 * ``fused``: the hoisted graph with its forward and backward loops as C kernels instead of scans
   (:mod:`rnnperf.model.fused`; PyTensor's C backend only, ``GraphLib.fused_scan``).
+
+GRU and LSTM cells (``cell=``) keep everything but the step, which :mod:`rnnperf.model.cells`
+writes once in this module's namespace; their hoisted pullback is
+:mod:`rnnperf.model.hoisted_cells` (``GraphLib.hoisted_cells`` and ``fused_cells``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ import dataclasses
 from typing import Any, Callable
 
 from ..errors import ConfigError
-from .spec import PARAM_NAMES
+from . import cells
+from .spec import param_names
 
 
 @dataclasses.dataclass
@@ -45,10 +50,20 @@ class GraphLib:
     tensor: Callable             # tensor(name, dtype, shape) -> symbolic input
     hoisted_scan: Callable = None  # type: ignore[assignment]  # set in __post_init__
     fused_scan: Callable | None = None  # the hoisted recurrence with C-kernel loops, if any
+    # GRU and LSTM: sigmoid (theano.tensor.nnet.sigmoid in Theano 1.0.5; T.sigmoid by default)
+    # and their hoisted and fused final states,
+    # f(lib, cell, x, shared, h0, lengths) -> each sequence's final state
+    sigmoid: Callable = None  # type: ignore[assignment]
+    hoisted_cells: Callable = None  # type: ignore[assignment]
+    fused_cells: Callable | None = None
 
     def __post_init__(self):
         if self.hoisted_scan is None:
             self.hoisted_scan = hoisted_recurrence
+        if self.sigmoid is None:
+            self.sigmoid = getattr(self.T, "sigmoid", None) or self.T.nnet.sigmoid
+        if self.hoisted_cells is None:
+            self.hoisted_cells = cells.hoisted_last_state
 
 
 @dataclasses.dataclass
@@ -84,7 +99,7 @@ def softmax_and_logp(T, z):
 
 def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
                      formulation: str = "seed", dtype: str = "float32",
-                     shape: tuple[int, ...] | None = None) -> SeedGraph:
+                     shape: tuple[int, ...] | None = None, cell: str = "elman") -> SeedGraph:
     """Build the RNN graph once for any Theano-family library.
 
     ``shared`` holds the engine's shared variables, one per parameter, created once and reused by
@@ -93,8 +108,9 @@ def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
     at trace time (PyTensor's JAX Scan conversion); ``None`` leaves it dynamic.
     """
     T = lib.T
-    Wxh, Whh, Why, bh, by = (shared[n] for n in PARAM_NAMES)
-    n_hidden = shared["Whh"].get_value(borrow=True).shape[0]
+    names = param_names(cell)
+    Wxh, Whh, Why, bh, by = (shared[n] for n in names[:5])
+    n_hidden = cells.n_hidden_of(shared)
 
     if batched:
         x = lib.tensor("x", dtype, shape or (None, None, None))
@@ -107,7 +123,9 @@ def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
         y = lib.tensor("y", "int64", ())
         h0 = T.zeros((n_hidden,), dtype=dtype)
 
-    if formulation == "seed":
+    if cell != "elman":
+        h_last = _cell_last_state(lib, cell, formulation, x, lengths, h0, shared, dtype)
+    elif formulation == "seed":
         h_last = _seed_last_state(lib, x, lengths, h0, Wxh, Whh, bh, dtype)
     elif formulation in ("hoisted", "fused"):
         # One GEMM for every input projection; only Whh stays in the recurrence. The recurrence
@@ -129,12 +147,26 @@ def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
         loss = -T.mean(logp[T.arange(y.shape[0]), y])
     else:
         loss = -logp[y]
-    grad_list = lib.grad(loss, [shared[n] for n in PARAM_NAMES])
-    grads = dict(zip(PARAM_NAMES, grad_list))
+    grad_list = lib.grad(loss, [shared[n] for n in names])
+    grads = dict(zip(names, grad_list))
     lr = lib.tensor("lr", dtype, ())
-    updates = [(shared[n], shared[n] - lr * grads[n]) for n in PARAM_NAMES]
+    updates = [(shared[n], shared[n] - lr * grads[n]) for n in names]
     return SeedGraph(x=x, y=y, lengths=lengths, lr=lr, params=shared, probs=probs, loss=loss,
                      grads=grads, updates=updates)
+
+
+def _cell_last_state(lib: GraphLib, cell: str, formulation: str, x, lengths, h0, shared,
+                     dtype: str):
+    """Each sequence's final state of a GRU or LSTM (:mod:`rnnperf.model.cells`)."""
+    if formulation == "seed":
+        return cells.seed_last_state(lib, cell, x, lengths, h0, shared, dtype)
+    if formulation not in ("hoisted", "fused"):
+        raise ValueError(f"unknown formulation {formulation!r}")
+    recurrence = lib.hoisted_cells if formulation == "hoisted" else lib.fused_cells
+    if recurrence is None:
+        raise ConfigError(f"formulation=fused: this engine has no fused {cell} kernels "
+                          "(PyTensor's C backend has them where rnnperf.model.fused_cells does)")
+    return recurrence(lib, cell, x, shared, h0, lengths)
 
 
 def _seed_last_state(lib: GraphLib, x, lengths, h0, Wxh, Whh, bh, dtype: str):
