@@ -80,6 +80,18 @@ def test_train_synthetic_json_line():
     assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["device_actual"] == "cpu"
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_train_digits_reaches_95_percent_with_each_gated_cell(cell):
+    """The issue's bar for every cell, at train's defaults (the cell's own learning rate);
+    engine=jax: the quickest to compile of the engines every install has."""
+    pytest.importorskip("jax", reason="jax is not installed")
+    out = rnnperf("train", "--data", "digits", "--flags", f"engine=jax,cell={cell}", "--json")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["cell"] == cell
+    assert summary["test_accuracy"] >= 0.95
+
+
 def test_engines_lists_all_eight():
     out = rnnperf("engines", "--json")
     assert out.returncode == 0

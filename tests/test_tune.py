@@ -1,8 +1,8 @@
 """``rnnperf tune``: a tiny NumPy sweep end to end, here and on a 2-process Dask cluster.
 
-The sweeps use engine=numpy at T=5,B=2,I=3,H=4 with --min-time 0.001 so the file stays fast; the
-space is floatX x threads (4 points). One sweep is shared by the tests that only read it; they
-and the Dask tests are ``slow``.
+The sweeps (``--strategy exhaustive``) use engine=numpy at T=5,B=2,I=3,H=4 with --min-time
+0.001 so the file stays fast; the space is floatX x threads (4 points). One sweep is shared by
+the tests that only read it; they and the Dask tests are ``slow``.
 """
 
 import functools
@@ -24,6 +24,9 @@ from rnnperf.tune.rank import rank, verdict
 SHAPE = "T=5,B=2,I=3,H=4"
 SPACE = '[space]\nengine = ["numpy"]\nfloatX = ["float32", "float64"]\nthreads = [1, 2]\n'
 FAST = ["--min-time", "0.001", "--rounds", "5", "--no-progress", "--timeout", "120"]
+#: every point at full length, each checked for parity (the default, halving, has its own file:
+#: tests/test_tune_halving.py)
+EXHAUSTIVE = ("--strategy", "exhaustive")
 CLEAN = ("THEANO_FLAGS", "RNNPERF_FLAGS", "THEANORC", "RNNPERF_RC", "PYTENSOR_FLAGS")
 
 
@@ -42,7 +45,7 @@ def sweep(tmp_path_factory):
             mp.delenv(var, raising=False)
         mp.setenv("HOME", str(tmp))
         mp.setenv(PERTURB_VAR, "threads=1")
-        code = run_tune(tmp)
+        code = run_tune(tmp, *EXHAUSTIVE)
     return tmp, code, results.load(tmp / "best.sweep.json")
 
 
@@ -109,7 +112,7 @@ needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
 @needs_dask
 def test_dask_local_measures_the_same_points(sweep, tmp_path):
     _, _, local = sweep
-    assert run_tune(tmp_path, "--dask", "local") == 0
+    assert run_tune(tmp_path, "--dask", "local", *EXHAUSTIVE) == 0
     doc = results.load(tmp_path / "best.sweep.json")
     assert {m.key for m in doc.results} == {m.key for m in local.results}
     assert all(m.status == "ok" and m.host for m in doc.results)

@@ -258,7 +258,19 @@ def fused_ran_in_c(fns, performs_before: int, cell: str = "elman") -> tuple[bool
 
 def oracle(variant: str, dtype: str, shape: dict | None = None,
            cell: str = "elman") -> dict[str, np.ndarray]:
-    """The float64 reference on the engine's own (dtype-rounded) parameters and data."""
+    """The float64 reference on the engine's own (dtype-rounded) parameters and data; computed
+    once per process for each case (every engine's rows compare with the same one; at the RW
+    shape one costs a fraction of a second). Read-only: callers share the arrays."""
+    key = (variant, dtype, tuple(sorted(parity_shape(shape).items())), cell)
+    if key not in _ORACLES:
+        _ORACLES[key] = _oracle(variant, dtype, shape, cell)
+    return _ORACLES[key]
+
+
+_ORACLES: dict[tuple, dict[str, np.ndarray]] = {}
+
+
+def _oracle(variant: str, dtype: str, shape: dict | None, cell: str) -> dict[str, np.ndarray]:
     from ..model.oracle import loss_and_grads
     params = {k: v.astype(np.float64)
               for k, v in parity_params(dtype, shape=shape, cell=cell).items()}

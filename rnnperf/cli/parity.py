@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 
 from .. import flags as flagslib
@@ -26,6 +27,9 @@ def register(sub) -> None:
                         "T=7,B=4,I=5,H=6,O=4)")
     p.add_argument("--json", metavar="FILE", help="write the matrix as JSON")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per worker")
+    p.add_argument("--jobs", type=int, default=min(os.cpu_count() or 1, 4), metavar="N",
+                   help="engines checked at once, each in its own worker (default: the cores, "
+                        "at most 4; parity is correctness, not timing, so they may overlap)")
     add_wide_arg(p)
     add_progress_arg(p)
     p.set_defaults(func=cmd_parity)
@@ -97,28 +101,18 @@ def parity_cells_arg(text: str | None, base: flagslib.Config) -> list[str]:
 
 
 def cmd_parity(args) -> int:
-    from ..bench.parity import parity_shape, rows_from_worker
+    from ..bench.parity import parity_shape
     from ..bench.plan import parse_shape
-    from ..bench.process import kill_all_workers, run_worker
+    from ..bench.process import kill_all_workers
     shape = parity_shape(parse_shape(args.shape) if args.shape else None)
     base = load_config(args)
     if args.engines and args.flags and any("engine=" in f or "mode=" in f for f in args.flags):
         raise ConfigError("--engines and an engine= or mode= in --flags contradict each other")
     configs, skipped, explicit = parity_profiles(args, base)
-    rows = []
     progress = progress_bar(len(configs), "parity",
                             enabled=len(configs) > 1 and not args.no_progress)
     try:
-        for config in configs:
-            if progress:
-                # one worker compiles (cold: seconds to a minute) and checks both variants
-                progress.update(progress.task_ids[0], description=f"compiling and checking "
-                                f"{config.engine} {config.cell} {config.floatX} "
-                                f"{config['formulation']}")
-            result = run_worker("parity", config, {"shape": shape}, timeout=args.timeout)
-            rows += rows_from_worker(config, result, shape)
-            if progress:
-                progress.advance(progress.task_ids[0])
+        rows = run_lanes(configs, shape, args.timeout, progress, args.jobs)
     except KeyboardInterrupt:
         kill_all_workers()
         raise
@@ -143,6 +137,54 @@ def cmd_parity(args) -> int:
         reasons = [r for _, r in skipped] + [r.error or "" for r in unavailable]
         raise Unavailable(f"engine {what[0]} is not available: {reasons[0]}")
     return 0
+
+
+def run_lanes(configs, shape, timeout, progress, jobs: int) -> list:
+    """Every config's parity rows, in ``configs``' order, ``jobs`` engines at a time.
+
+    One *lane* per engine runs its configs one after another: they share the engine's compile
+    caches (PyTensor's compiledir takes a lock per module, so two of its workers at once would
+    mostly wait on each other), while engines with no shared state run side by side, busiest
+    lane first. Cold, the time goes on compiles (docs/tuning.md, "Parity, cold")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import threading
+
+    from ..bench.parity import rows_from_worker
+    from ..bench.process import kill_all_workers, run_worker
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: must be a positive integer")
+    lanes: dict[str, list] = {}
+    for i, config in enumerate(configs):
+        lanes.setdefault(config.engine, []).append((i, config))
+    found: dict[int, list] = {}
+    stop = threading.Event()
+
+    def lane(items):
+        for i, config in items:
+            if stop.is_set():
+                return
+            if progress:
+                # one worker compiles (cold: seconds to a minute) and checks both variants
+                progress.update(progress.task_ids[0], description=f"compiling and checking "
+                                f"{config.engine} {config.cell} {config.floatX} "
+                                f"{config['formulation']}")
+            result = run_worker("parity", config, {"shape": shape}, timeout=timeout)
+            found[i] = rows_from_worker(config, result, shape)
+            if progress:
+                progress.advance(progress.task_ids[0])
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        for future in [pool.submit(lane, items)
+                       for items in sorted(lanes.values(), key=len, reverse=True)]:
+            future.result()
+    except BaseException:              # Ctrl-C: no lane starts another worker; kill the running
+        stop.set()
+        kill_all_workers()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [row for i in sorted(found) for row in found[i]]
 
 
 def _fmt(value: float) -> str:

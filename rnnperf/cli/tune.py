@@ -4,14 +4,15 @@ rc file (:mod:`rnnperf.tune`, whose docstring has the space file and the exit co
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..model.spec import TASKS
-from .args import add_profile_args, add_progress_arg, add_sweep_args, add_wide_arg
+from .args import (add_dask_args, add_profile_args, add_progress_arg, add_sweep_args,
+                   add_wide_arg)
 
 
 def register(sub) -> None:
-    from ..tune.run import CONNECT_TIMEOUT
     p = sub.add_parser("tune", help="sweep profiles, reject parity failures, write the fastest "
                                     "as an rc file",
                        description="Measure every point of a flag space (each in its own worker, "
@@ -25,14 +26,26 @@ def register(sub) -> None:
     p.add_argument("--results", metavar="SWEEP.json",
                    help="the sweep's results document (default <out>.sweep.json)")
     add_sweep_args(p, what="worker")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--dask", choices=("local",), help="a local Dask cluster (one worker: measurements never overlap)")
-    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing Dask cluster")
-    p.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT, metavar="S",
-                   help="seconds to reach --scheduler and see a worker (default %(default)s)")
+    add_dask_args(p)
+    add_strategy_args(p)
     add_progress_arg(p)
     add_wide_arg(p)
     p.set_defaults(func=cmd_tune)
+
+
+def add_strategy_args(p) -> None:
+    """How the space is searched (docs/tuning.md, "Successive halving")."""
+    p.add_argument("--strategy", choices=("halving", "exhaustive"), default="halving",
+                   help="halving: short runs of every point, longer runs of the best third, "
+                        "... (default); exhaustive: every point at full length")
+    p.add_argument("--eta", type=int, default=3, metavar="N",
+                   help="halving keeps the best 1/N of each rung (default %(default)s)")
+    p.add_argument("--prewarm", type=int, default=min(os.cpu_count() or 1, 4), metavar="N",
+                   help="halving: compile every distinct function first, N engines at a time "
+                        "(compiles are no measurement; 0: off; default the cores, at most 4)")
+    p.add_argument("--budget", metavar="DURATION",
+                   help="stop after this long (90s, 10m, 1h) with the best point so far; "
+                        "halving only")
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -48,11 +61,32 @@ def cmd_tune(args: argparse.Namespace) -> int:
     jobs = expand(build_space(args.space, args.engines), shape, args.task, args.flags, args.rc)
     settings = Settings(min_time=args.min_time, rounds=args.rounds, timeout=args.timeout)
     settings.check()
+    budget = strategy_budget(args)
     out = Path(args.out)
     sweep = Path(args.results) if args.results else out.with_suffix(".sweep.json")
-    doc = sweep_space(jobs, settings, sweep, resume=args.resume, force=args.force,
-                      progress=not args.no_progress,
-                      scheduler=args.scheduler or ("local" if args.dask else None),
-                      connect_timeout=args.connect_timeout)
-    choose(doc, jobs, out, sweep, f"rnnperf tune: {shape_label(shape)} {args.task}", args.wide)
+    doc, cut = sweep_space(jobs, settings, sweep, resume=args.resume, force=args.force,
+                           progress=not args.no_progress,
+                           scheduler=args.scheduler or ("local" if args.dask else None),
+                           connect_timeout=args.connect_timeout, strategy=args.strategy,
+                           eta=args.eta, budget=budget, prewarm=args.prewarm)
+    choose(doc, jobs, out, sweep, f"rnnperf tune: {shape_label(shape)} {args.task}", args.wide,
+           cut=cut)
     return 0
+
+
+def strategy_budget(args):
+    """The checked ``--strategy``/``--eta``/``--budget``: a Budget (started now); one line,
+    exit 2, for a bad value."""
+    from ..errors import ConfigError
+    from ..tune.budget import Budget, parse_budget
+    if args.eta < 2:
+        raise ConfigError(f"--eta {args.eta}: must be at least 2")
+    if args.prewarm < 0:
+        raise ConfigError(f"--prewarm {args.prewarm}: must be 0 (off) or more")
+    if args.budget is None:
+        return Budget()
+    seconds = parse_budget(args.budget)
+    if args.strategy != "halving":
+        raise ConfigError("--budget needs --strategy halving (an exhaustive sweep has no "
+                          "rungs to cut)")
+    return Budget(seconds, text=args.budget)

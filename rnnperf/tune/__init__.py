@@ -12,9 +12,13 @@ A TOML file (``--space``) replaces or adds keys in a ``[space]`` table, each a l
     "blas.ldflags" = ["", "-lopenblas"]
     B = [8, 32]
 
-Every point runs in fresh processes (:mod:`.point`, run by :mod:`rnnperf.bench.sweep`): the
-``parity`` worker job against the float64 oracle, then the harness's ``bench`` job. A point that
-fails parity is shown as rejected and never chosen, however fast. The sweep is an
+Every measurement runs in fresh processes (:mod:`.point`): the ``parity`` worker job against the
+float64 oracle, then the harness's ``bench`` job. By default the space is searched by successive
+halving (:mod:`.halving`, :mod:`.halving_run`): every point measured briefly, the best third
+again for longer, and so on, parity checked when a point is first promoted; ``--strategy
+exhaustive`` measures and checks every point at full length (:mod:`rnnperf.bench.sweep`).
+``--budget`` (:mod:`.budget`) stops with the best point so far. A point that fails parity is
+shown as rejected and never chosen, however fast. The sweep is an
 ``rnnperf.results/3`` document (``--results``, default ``<out>.sweep.json``) saved after every
 point, resumable with ``--resume``; each measurement's parity outcome is in ``extra["parity"]``. The
 winner is written with :func:`rnnperf.flags.write_rc` under a comment header of the figures it was
@@ -26,6 +30,7 @@ unknown key or value in the space file, unparsable TOML, an empty space); 3 Dask
 scheduler that cannot be reached or has no ``bench`` worker.
 
 Modules: :mod:`.space` (the space), :mod:`.point` (one point: parity, then the benchmark),
-:mod:`.rank`, :mod:`.report` (table, plot, rc text), :mod:`.run` (the whole tune); the command
-line is :mod:`rnnperf.cli.tune`.
+:mod:`.halving` (the rungs), :mod:`.halving_run` (their document), :mod:`.budget`, :mod:`.live`
+(the live table), :mod:`.rank`, :mod:`.report` (table, plot, rc text), :mod:`.run` (the whole
+tune); the command line is :mod:`rnnperf.cli.tune`.
 """

@@ -6,10 +6,14 @@ from ..bench import results as res
 
 
 def verdict(m: res.Measurement) -> str:
-    """``ok`` (eligible), the bench status, or why parity rejected it."""
+    """``ok`` (eligible), the bench status, why parity rejected it, or (halving) the rung it
+    dropped out at before parity was checked."""
     if m.status != "ok":
         return m.status
     parity = (m.extra or {}).get("parity") or {}
+    halving = (m.extra or {}).get("halving")
+    if not parity and halving:
+        return f"dropped at rung {halving.get('rung', 0)}"
     if parity.get("status") != "ok":
         return f"rejected: parity {parity.get('status') or 'not run'}"
     return "ok"

@@ -12,8 +12,9 @@ def render(ranked, best, console=None, wide: bool = False) -> None:
     from ..ui import Column, print_lines, stdout_console, table
     console = console or stdout_console()
     shapes = len({res.shape_label(m.shape) for m in ranked}) > 1
+    rungs = any((m.extra or {}).get("halving") for m in ranked)
     cols = [Column("#", right=True), Column("profile")] + (
-        [Column("shape")] if shapes else []) + [
+        [Column("shape")] if shapes else []) + ([Column("rung", right=True)] if rungs else []) + [
         Column("seq/s", right=True), Column("vs best", right=True),
         Column("parity err", right=True), Column("compile s", right=True, essential=False),
         Column("host", essential=False), Column("status")]
@@ -22,7 +23,7 @@ def render(ranked, best, console=None, wide: bool = False) -> None:
         v = verdict(m)
         ratio = f"{m.seq_per_s / best.seq_per_s:.2f}x" if best and m.seq_per_s else "-"
         rows.append([str(i) if v == "ok" else "-", m.profile] + (
-            [res.shape_label(m.shape)] if shapes else []) + [
+            [res.shape_label(m.shape)] if shapes else []) + ([rung_label(m)] if rungs else []) + [
             f"{m.seq_per_s:.1f}" if m.seq_per_s else "-", ratio, parity_error(m),
             f"{m.compile_s:.2f}" if m.compile_s is not None else "-", m.host or "-", v])
         styles.append("bold green" if m is best else (None if v == "ok" else "red"))
@@ -32,8 +33,16 @@ def render(ranked, best, console=None, wide: bool = False) -> None:
     print_lines(console, [f"{m.profile}: {m.status}: {m.error}" for m in ranked if m.error])
 
 
-def rc_text(best, runner_up, doc: res.ResultsDoc, n_points: int, n_rejected: int) -> str:
-    """The winner's explicit keys as an rc file, headed by the figures it was chosen on."""
+def rung_label(m) -> str:
+    """``reached/last`` for a halving tune's point (``2/3``), ``-`` otherwise."""
+    halving = (m.extra or {}).get("halving")
+    return f"{halving['rung']}/{halving['of'] - 1}" if halving else "-"
+
+
+def rc_text(best, runner_up, doc: res.ResultsDoc, n_points: int, n_rejected: int,
+            cut: dict | None = None) -> str:
+    """The winner's explicit keys as an rc file, headed by the figures it was chosen on (and,
+    when ``--budget`` cut the tune short, where)."""
     values = {k: s.value for k, s in flags.parse_flags(best.profile, "profile")}
     machine = doc.machine or {}
     parity = best.extra.get("parity", {})
@@ -51,8 +60,22 @@ def rc_text(best, runner_up, doc: res.ResultsDoc, n_points: int, n_rejected: int
         f"({parity.get('quantity', '?')}, tolerance {parity.get('tolerance', '?')})",
         f"compile + first call {best.compile_s:.2f} s" if best.compile_s is not None else
         "compile time not measured",
-    ])
+    ] + strategy_lines(best, doc, cut))
     return flags.write_rc(values, header)
+
+
+def strategy_lines(best, doc: res.ResultsDoc, cut: dict | None) -> list[str]:
+    """How the winner was found: successive halving's rungs, and whether the budget cut it."""
+    halving = (doc.settings or {}).get("halving")
+    if not halving:
+        return []
+    sizes = "/".join(str(r["size"]) for r in halving.get("rungs", []))
+    lines = [f"successive halving (eta {halving.get('eta')}, rungs of {sizes} points); the "
+             f"winner reached rung {rung_label(best)}"]
+    if cut:
+        lines.append(f"CUT SHORT: --budget {cut.get('budget')} ran out during rung "
+                     f"{cut['rung']} of {cut['of'] - 1}; the best point measured so far won")
+    return lines
 
 
 def plot_ranked(ranked, best, out, title: str) -> str:
@@ -64,8 +87,10 @@ def plot_ranked(ranked, best, out, title: str) -> str:
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * len(rows)), constrained_layout=True)
     for y, m in enumerate(rows):
         v = verdict(m)
-        color = "tab:green" if m is best else ("tab:blue" if v == "ok" else "tab:red")
-        ax.barh(y, m.seq_per_s or 0, color=color, hatch=None if v == "ok" else "//",
+        dropped = v.startswith("dropped")          # halving: lost before parity was checked
+        color = "tab:green" if m is best else ("tab:blue" if v == "ok" else
+                                               "tab:gray" if dropped else "tab:red")
+        ax.barh(y, m.seq_per_s or 0, color=color, hatch=None if v == "ok" or dropped else "//",
                 alpha=1.0 if v == "ok" else 0.5)
         note = (f"{m.seq_per_s / best.seq_per_s:.2f}x" if best and m.seq_per_s else "") + \
             ("" if v == "ok" else f"  {v}")
@@ -76,7 +101,8 @@ def plot_ranked(ranked, best, out, title: str) -> str:
     speeds = [m.seq_per_s for m in rows if m.seq_per_s]
     if speeds and max(speeds) / min(speeds) > 20:
         ax.set_xscale("log")
-    ax.set_xlabel("sequences/s (green: chosen, red hatched: rejected or failed)")
+    ax.set_xlabel("sequences/s (green: chosen, red hatched: rejected or failed, grey: dropped "
+                  "by halving at a short rung)")
     ax.set_title(title, fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     fig.savefig(out, dpi=110)

@@ -1,0 +1,73 @@
+"""Compile first, side by side; then measure, one at a time.
+
+Cold, a tune's time goes on compiles (PyTensor's C modules, Numba's and XLA's code: minutes per
+engine), and a compile is no measurement: two at once disturb nothing that is kept. So before
+rung 0 a halving tune compiles each *distinct function* once (points that differ only in
+``threads`` share one: :func:`rnnperf.tune.halving.group_order`) in a ``warm`` worker
+(:func:`rnnperf.bench.warm.worker_job`: import, build, compile, first call, exactly as a
+measurement's worker does), ``jobs`` at a time. What they compile lands in the caches every
+later worker reads (PyTensor's compiledir and Numba cache, JAX's persistent cache, rnnperf's
+function cache); the measurements then run one at a time as always. One *lane* per engine runs
+its functions in turn: PyTensor takes a lock per C module, so two ``pytensor-c`` compiles at
+once would mostly wait on each other, while different engines share nothing.
+
+Warm, each of these workers only finds its function in the caches (seconds), so ``--prewarm 0``
+saves that time when the caches are known to be warm. A worker that fails here is not recorded:
+rung 0 meets the same failure and records it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+def distinct(jobs) -> list:
+    """The first job of each group that compiles the same function, in order."""
+    from .halving import group_order
+    seen, out = set(), []
+    for job in group_order(jobs):
+        values = {k: v for k, v in job.config.values().items() if k != "threads"}
+        key = repr((sorted(values.items()), job.shape, job.task))
+        if key not in seen:
+            seen.add(key)
+            out.append(job)
+    return out
+
+
+def prewarm(jobs, timeout: float, parallel: int, budget, describe=None) -> dict:
+    """Compile each distinct function of ``jobs``, ``parallel`` engines at a time; returns
+    ``{"functions", "wall_s", "failed"}`` for the document."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..bench.process import kill_all_workers, run_worker
+    todo = distinct(jobs)
+    lanes: dict[str, list] = {}
+    for job in todo:
+        lanes.setdefault(job.config.engine, []).append(job)
+    stop, failed, start = threading.Event(), [], time.perf_counter()
+
+    def lane(items):
+        for job in items:
+            left = min(timeout, budget.remaining())
+            if stop.is_set() or left <= 0:
+                return
+            if describe:
+                describe(f"compiling {job.profile}")
+            out = run_worker("warm", job.config, {"shape": job.shape, "task": job.task},
+                             timeout=left)
+            if out.status != "ok":
+                failed.append(job.key)
+    pool = ThreadPoolExecutor(max_workers=max(1, parallel))
+    try:
+        for future in [pool.submit(lane, items)
+                       for items in sorted(lanes.values(), key=len, reverse=True)]:
+            future.result()
+    except BaseException:              # Ctrl-C: no lane starts another worker; kill the running
+        stop.set()
+        kill_all_workers()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return {"functions": len(todo), "parallel": parallel,
+            "wall_s": round(time.perf_counter() - start, 1), "failed": failed}
