@@ -221,6 +221,11 @@ def test_lost_twice_is_failed_and_resume_reruns_it():
 
 
 def test_dask_local_starts_one_single_threaded_worker(tmp_path, monkeypatch):
+    """...whose measurements still run on every core: Dask's nanny sets OMP_NUM_THREADS=1 and
+    friends for its workers (and a LocalCluster leaves them set in its maker's environment)."""
+    from rnnperf.bench.process import THREAD_VARS
+    for var in THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
     seen = {}
     real = runners.connect
 
@@ -235,6 +240,9 @@ def test_dask_local_starts_one_single_threaded_worker(tmp_path, monkeypatch):
     assert [(w["nthreads"], w["resources"]) for w in seen.values()] == [(1, {"bench": 1})]
     (m,) = results.load(tmp_path / "r.json").results
     assert m.status == "ok" and m.extra["dask_worker"] in seen
+    assert not any(var in os.environ for var in THREAD_VARS)       # nothing left behind here
+    if hasattr(os, "sched_getaffinity"):
+        assert m.threads_actual == len(os.sched_getaffinity(0))    # the default: every core
 
 
 def mute_listener():

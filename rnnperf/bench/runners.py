@@ -26,6 +26,7 @@ cluster sets ``allowed-failures`` to 0 so that the parent's one retry is the who
 from __future__ import annotations
 
 import contextlib
+import os
 import logging
 import socket
 import threading
@@ -71,7 +72,8 @@ def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT):
     except ImportError:
         raise Unavailable("Dask is not installed (run scripts/bootstrap.sh)") from None
     if scheduler == "local":
-        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+                thread_environ_as(thread_environ()):     # the cluster changes them in here
             cluster = LocalCluster(n_workers=LOCAL_WORKERS, threads_per_worker=1,
                                    resources={RESOURCE: 1}, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
@@ -145,10 +147,43 @@ def capacity(client) -> int:
     return max(1, len(bench_hosts(client)))
 
 
-def measure_on_worker(measure, job, settings):
-    """``measure`` on a Dask worker, stamped with the host and worker that measured (read here,
-    on the worker, not in the parent)."""
-    m = measure(job, settings)
+def thread_environ() -> dict[str, str | None]:
+    """This process's thread variables (``OMP_NUM_THREADS`` and friends; None where unset)."""
+    from .process import THREAD_VARS
+    return {var: os.environ.get(var) for var in THREAD_VARS}
+
+
+@contextlib.contextmanager
+def thread_environ_as(values: dict[str, str | None]):
+    """``os.environ``'s thread variables set to ``values`` (None: unset) inside the block.
+
+    Dask's nanny sets ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` to 1
+    for its workers (``distributed.nanny.pre-spawn-environ``), and a ``LocalCluster`` leaves them
+    so in the process that made it; a measurement worker inherits its parent's environment, so
+    a profile without ``threads=`` would run on one thread under Dask and on every core here.
+    The submitting parent's values are the user's intent; they travel with each task."""
+    before = thread_environ()
+    try:
+        for var, value in values.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        yield
+    finally:
+        for var, value in before.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def measure_on_worker(measure, job, settings, thread_env=None):
+    """``measure`` on a Dask worker, under the submitting parent's thread variables
+    (:func:`thread_environ_as`), stamped with the host and worker that measured (read here, on
+    the worker, not in the parent)."""
+    with thread_environ_as(thread_env if thread_env is not None else thread_environ()):
+        m = measure(job, settings)
     m.host = socket.gethostname()
     try:
         from distributed import get_worker
@@ -248,7 +283,8 @@ class _DaskSweep:
             job, losses = self.queue.popleft()
             self.describe(f"{describe_job(job)} on {host}")
             future = self.client.submit(measure_on_worker, self.measure, job, self.settings,
-                                        workers=[host], allow_other_workers=False,
+                                        thread_environ(), workers=[host],
+                                        allow_other_workers=False,
                                         resources={RESOURCE: 1}, pure=False)
             self.pending[future] = (job, losses, host)
 
