@@ -137,3 +137,20 @@ def test_table_ratio_is_relative_to_the_baseline_in_the_same_document():
     ratio = {row[0]: row[COLUMNS.index("x baseline")] for row in rows}
     assert ratio == {"engine=torch": "1.00", "engine=pytensor-jax": "1.50",
                      "engine=numpy": "0.50"}
+
+
+def test_table_ratio_compares_a_cell_with_the_baseline_s_same_cell():
+    """An LSTM against torch's LSTM, never against its (faster) RNN."""
+    from rnnperf.bench.results import Measurement
+    from rnnperf.bench.table import COLUMNS, result_rows
+
+    def m(engine, cell, median):
+        return Measurement(key=f"{engine}{cell}", profile=f"engine={engine},cell={cell}",
+                           engine=engine, task="train", flags={"cell": cell},
+                           shape={"T": 1, "B": 1, "I": 1, "H": 1, "O": 2}, status="ok",
+                           times_s=[median] * 5)
+    rows = result_rows([m("torch", "elman", 0.010), m("torch", "lstm", 0.040),
+                        m("pytensor-c", "elman", 0.005), m("pytensor-c", "lstm", 0.020)])
+    ratio = {row[0]: row[COLUMNS.index("x baseline")] for row in rows}
+    assert ratio["engine=pytensor-c,cell=lstm"] == "2.00"
+    assert ratio["engine=pytensor-c,cell=elman"] == "2.00"

@@ -29,12 +29,18 @@ COLUMNS = tuple(c.name for c in TABLE_COLUMNS)
 BUSY_MARK = "!"
 
 
+def cell_of(m) -> str:
+    """The cell a measurement ran (documents from before cells ran the Elman cell)."""
+    return (m.flags or {}).get("cell") or "elman"
+
+
 def baseline_medians(measurements, baseline: str) -> dict:
-    """Best median of the baseline engine per shape x task, from the same document (same run)."""
+    """Best median of the baseline engine per shape x task x cell, from the same document (same
+    run): an LSTM is compared with torch's LSTM, not with its RNN."""
     best: dict = {}
     for m in measurements:
         if m.engine == baseline and m.ok and m.median_s:
-            key = (results_shape(m), m.task)
+            key = (results_shape(m), m.task, cell_of(m))
             best[key] = min(best.get(key, m.median_s), m.median_s)
     return best
 
@@ -48,7 +54,7 @@ def result_rows(measurements, baseline: str = "torch") -> list[list[str]]:
         return "-" if v is None else format(v * scale, fmt)
     rows = []
     for m in measurements:
-        ref = base.get((results_shape(m), m.task))
+        ref = base.get((results_shape(m), m.task, cell_of(m)))
         ratio = ref / m.median_s if ref and m.ok and m.median_s else None
         busy = BUSY_MARK if m.busy else ""
         rows.append([m.profile or m.engine, results_shape(m), m.task, m.status,
@@ -123,7 +129,7 @@ def render_results(measurements, console=None, baseline: str = "torch",
     console.print(table(columns, rows, wide=wide,
                         styles=[None if m.ok else "red" for m in measurements],
                         title=f"x {baseline}: speed-up over the best {baseline} measurement of "
-                              "the same shape and task in this document; IQR in ms"))
+                              "the same shape, task and cell in this document; IQR in ms"))
     print_lines(console, [f"{m.key}: {m.status}: {m.error}" for m in measurements if m.error])
     print_lines(console, busy_lines(measurements))
 
