@@ -173,8 +173,8 @@ def plot_curves(doc, out, x: str, y: str = "time", at: dict | None = None,
     for ax in list(axes.flat)[len(drawn):]:
         ax.set_visible(False)
     same = " ".join(f"{k}={drawn[0].fixed[k]}" for k in drawn[0].fixed if k not in shown)
-    fig.suptitle(title or f"rnnperf cost curves: {y} against {x} ({same}); "
-                 f"{doc.machine.get('cpu', '?')}", fontsize=10)
+    fig.suptitle(title or f"rnnperf cost curves: {y} against {x} ({same})\n"
+                 f"{doc.machine.get('cpu', '?')}", fontsize=10)   # two lines: it fits one panel
     if skipped:
         fig.supxlabel("not drawn: " + "; ".join(skipped)[:300], fontsize=7)
     fig.savefig(out, dpi=110)
