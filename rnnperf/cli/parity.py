@@ -140,50 +140,28 @@ def cmd_parity(args) -> int:
 
 
 def run_lanes(configs, shape, timeout, progress, jobs: int) -> list:
-    """Every config's parity rows, in ``configs``' order, ``jobs`` engines at a time.
-
-    One *lane* per engine runs its configs one after another: they share the engine's compile
-    caches (PyTensor's compiledir takes a lock per module, so two of its workers at once would
-    mostly wait on each other), while engines with no shared state run side by side, busiest
-    lane first. Cold, the time goes on compiles (docs/tuning.md, "Parity, cold")."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import threading
-
+    """Every config's parity rows, in ``configs``' order, one lane per engine, ``jobs`` lanes
+    at a time (:func:`rnnperf.bench.lanes.run_in_lanes`). Cold, the time goes on compiles
+    (docs/tuning.md, "Parity, cold")."""
+    from ..bench.lanes import run_in_lanes
     from ..bench.parity import rows_from_worker
-    from ..bench.process import kill_all_workers, run_worker
+    from ..bench.process import run_worker
     if jobs < 1:
         raise ConfigError(f"--jobs {jobs}: must be a positive integer")
-    lanes: dict[str, list] = {}
-    for i, config in enumerate(configs):
-        lanes.setdefault(config.engine, []).append((i, config))
     found: dict[int, list] = {}
-    stop = threading.Event()
 
-    def lane(items):
-        for i, config in items:
-            if stop.is_set():
-                return
-            if progress:
-                # one worker compiles (cold: seconds to a minute) and checks both variants
-                progress.update(progress.task_ids[0], description=f"compiling and checking "
-                                f"{config.engine} {config.cell} {config.floatX} "
-                                f"{config['formulation']}")
-            result = run_worker("parity", config, {"shape": shape}, timeout=timeout)
-            found[i] = rows_from_worker(config, result, shape)
-            if progress:
-                progress.advance(progress.task_ids[0])
-    pool = ThreadPoolExecutor(max_workers=jobs)
-    try:
-        for future in [pool.submit(lane, items)
-                       for items in sorted(lanes.values(), key=len, reverse=True)]:
-            future.result()
-    except BaseException:              # Ctrl-C: no lane starts another worker; kill the running
-        stop.set()
-        kill_all_workers()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    def check(item) -> None:
+        i, config = item
+        if progress:
+            # one worker compiles (cold: seconds to a minute) and checks both variants
+            progress.update(progress.task_ids[0], description=f"compiling and checking "
+                            f"{config.engine} {config.cell} {config.floatX} "
+                            f"{config['formulation']}")
+        result = run_worker("parity", config, {"shape": shape}, timeout=timeout)
+        found[i] = rows_from_worker(config, result, shape)
+        if progress:
+            progress.advance(progress.task_ids[0])
+    run_in_lanes(enumerate(configs), lambda item: item[1].engine, check, jobs)
     return [row for i in sorted(found) for row in found[i]]
 
 

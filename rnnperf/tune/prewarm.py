@@ -18,7 +18,6 @@ rung 0 meets the same failure and records it.
 
 from __future__ import annotations
 
-import threading
 import time
 
 
@@ -36,38 +35,25 @@ def distinct(jobs) -> list:
 
 
 def prewarm(jobs, timeout: float, parallel: int, budget, describe=None) -> dict:
-    """Compile each distinct function of ``jobs``, ``parallel`` engines at a time; returns
-    ``{"functions", "wall_s", "failed"}`` for the document."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ..bench.process import kill_all_workers, run_worker
+    """Compile each distinct function of ``jobs``, ``parallel`` engines at a time
+    (:func:`rnnperf.bench.lanes.run_in_lanes`); returns ``{"functions", "wall_s", "failed"}``
+    for the document. A lane stops when the budget is spent."""
+    from ..bench.lanes import run_in_lanes
+    from ..bench.process import run_worker
     todo = distinct(jobs)
-    lanes: dict[str, list] = {}
-    for job in todo:
-        lanes.setdefault(job.config.engine, []).append(job)
-    stop, failed, start = threading.Event(), [], time.perf_counter()
+    failed, start = [], time.perf_counter()
 
-    def lane(items):
-        for job in items:
-            left = min(timeout, budget.remaining())
-            if stop.is_set() or left <= 0:
-                return
-            if describe:
-                describe(f"compiling {job.profile}")
-            out = run_worker("warm", job.config, {"shape": job.shape, "task": job.task},
-                             timeout=left)
-            if out.status != "ok":
-                failed.append(job.key)
-    pool = ThreadPoolExecutor(max_workers=max(1, parallel))
-    try:
-        for future in [pool.submit(lane, items)
-                       for items in sorted(lanes.values(), key=len, reverse=True)]:
-            future.result()
-    except BaseException:              # Ctrl-C: no lane starts another worker; kill the running
-        stop.set()
-        kill_all_workers()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    def compile_one(job) -> bool:
+        left = min(timeout, budget.remaining())
+        if left <= 0:
+            return False
+        if describe:
+            describe(f"compiling {job.profile}")
+        out = run_worker("warm", job.config, {"shape": job.shape, "task": job.task},
+                         timeout=left)
+        if out.status != "ok":
+            failed.append(job.key)
+        return True
+    run_in_lanes(todo, lambda job: job.config.engine, compile_one, parallel)
     return {"functions": len(todo), "parallel": parallel,
             "wall_s": round(time.perf_counter() - start, 1), "failed": failed}
