@@ -164,18 +164,18 @@ def thread_environ_as(values: dict[str, str | None]):
     The submitting parent's values are the user's intent; they travel with each task."""
     before = thread_environ()
     try:
-        for var, value in values.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
+        _set_environ(values)
         yield
     finally:
-        for var, value in before.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
+        _set_environ(before)
+
+
+def _set_environ(values: dict[str, str | None]) -> None:
+    for var, value in values.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
 
 
 def measure_on_worker(measure, job, settings, thread_env=None):

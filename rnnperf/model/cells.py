@@ -55,6 +55,18 @@ def gru_cell(lib, xw_t, hw_t, h_prev, bhn, n_hidden):
     return h, T.concatenate([r, z, n], axis=xw_t.ndim - 1), hn
 
 
+def running_mask(T, x, lengths, dtype: str):
+    """``mask[t, b, 0] = 1`` while sequence b is still running at step t (the seed formulation's
+    batched variant, every cell's)."""
+    return T.cast(T.lt(T.arange(x.shape[0]).dimshuffle(0, "x"),
+                       lengths.dimshuffle("x", 0)), dtype).dimshuffle(0, 1, "x")
+
+
+def freeze(m_t, new, prev):
+    """The masked step: a finished sequence's state stops changing (``m_t`` None: no mask)."""
+    return new if m_t is None else m_t * new + (1 - m_t) * prev
+
+
 def seed_last_state(lib, cell: str, x, lengths, h0, shared, dtype: str):
     """``h_T`` of the seed formulation: the cell's literal step in a scan, masked when batched
     (the masked state of a finished sequence stops changing, so ``h_T`` is its final state)."""
@@ -63,12 +75,7 @@ def seed_last_state(lib, cell: str, x, lengths, h0, shared, dtype: str):
     bhn = shared.get("bhn")
     n_hidden = n_hidden_of(shared)
     batched = lengths is not None
-    if batched:
-        mask = T.cast(T.lt(T.arange(x.shape[0]).dimshuffle(0, "x"),
-                           lengths.dimshuffle("x", 0)), dtype).dimshuffle(0, 1, "x")
-
-    def freeze(m_t, new, prev):
-        return new if m_t is None else m_t * new + (1 - m_t) * prev
+    mask = running_mask(T, x, lengths, dtype) if batched else None
 
     def step(x_t, *rest):
         rest = list(rest)

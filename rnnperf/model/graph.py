@@ -175,12 +175,7 @@ def _seed_last_state(lib: GraphLib, x, lengths, h0, Wxh, Whh, bh, dtype: str):
     batched = lengths is not None
     # The tutorial's literal step, Wxh x_t inside the loop. mask[t, b] = 1 while sequence b
     # is still running; a finished state stops changing.
-    if batched:
-        mask = T.cast(T.lt(T.arange(x.shape[0]).dimshuffle(0, "x"),
-                           lengths.dimshuffle("x", 0)), dtype).dimshuffle(0, 1, "x")
-
-    def freeze(m_t, h_new, h_prev):
-        return h_new if m_t is None else m_t * h_new + (1 - m_t) * h_prev
+    mask = cells.running_mask(T, x, lengths, dtype) if batched else None
 
     def step(x_t, *rest):
         m_t, h_prev = (rest[0], rest[1]) if batched else (None, rest[0])
@@ -188,7 +183,7 @@ def _seed_last_state(lib: GraphLib, x, lengths, h0, Wxh, Whh, bh, dtype: str):
             pre = T.dot(x_t, Wxh.T) + T.dot(h_prev, Whh.T) + bh
         else:
             pre = T.dot(Wxh, x_t) + T.dot(Whh, h_prev) + bh
-        return freeze(m_t, T.tanh(pre), h_prev)
+        return cells.freeze(m_t, T.tanh(pre), h_prev)
 
     sequences = [x] + ([mask] if batched else [])
     states = lib.scan(step, sequences=sequences, outputs_info=[h0],
