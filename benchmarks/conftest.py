@@ -58,8 +58,8 @@ def pytest_generate_tests(metafunc):
     if "shape_name" in metafunc.fixturenames:
         metafunc.parametrize("shape_name", list(SHAPES))
     if "cell" in metafunc.fixturenames:
-        from rnnperf.engines.registry import CELLS
-        metafunc.parametrize("cell", list(CELLS))
+        from rnnperf.cells import names
+        metafunc.parametrize("cell", list(names()))
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ BEGIN, END = "<!-- BEGIN GENERATED: scripts/architecture.py -->", "<!-- END GENE
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("rnnperf.errors", "rnnperf.atomic", "rnnperf.host", "rnnperf.ui")),
     ("registry", ("rnnperf.engines", "rnnperf.engines.registry")),
+    ("cells", ("rnnperf.cells", "rnnperf.cells.*")),
     ("flags", ("rnnperf.flags", "rnnperf.flags.*")),
     ("model", ("rnnperf.model", "rnnperf.model.*")),
     ("engines", ("rnnperf.engines.*",)),
@@ -39,7 +40,8 @@ PARENT_SIDE = ("rnnperf.cli", "rnnperf.cli.*", "rnnperf.tune", "rnnperf.tune.*",
                "rnnperf.bench.process", "rnnperf.bench.results", "rnnperf.bench.measurement",
                "rnnperf.bench.schema", "rnnperf.bench.machine",
                "rnnperf.bench.compare", "rnnperf.bench.table", "rnnperf.bench.plot",
-               "rnnperf.bench.parity", "rnnperf.bench.warm", "rnnperf.bench.timing",
+               "rnnperf.bench.parity", "rnnperf.bench.fused_check", "rnnperf.bench.cell_check",
+               "rnnperf.bench.warm", "rnnperf.bench.timing",
                "rnnperf.bench.flops")
 ENGINE_LIBRARIES = ("pytensor", "jax", "jaxlib", "torch", "numba", "theano")
 MAX_MODULE_LINES = 400

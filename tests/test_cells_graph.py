@@ -189,10 +189,11 @@ def test_fused_without_kernels_is_one_line_config_error(monkeypatch):
     import rnnperf.model
     from rnnperf.errors import ConfigError
     from rnnperf.model import hoisted_cells
+    from rnnperf import cells
     monkeypatch.delattr(rnnperf.model, "fused_cells", raising=False)
     monkeypatch.setitem(sys.modules, "rnnperf.model.fused_cells", None)   # an import fails
     with pytest.raises(ConfigError, match=r"^formulation=fused: no fused gru kernels[^\n]*$"):
-        hoisted_cells.loops(None, "gru", H_, fused=True)
+        hoisted_cells.loops(None, cells.get("gru"), H_, fused=True)
 
 
 def test_rnn_lstm_trains():
@@ -220,7 +221,7 @@ def test_function_cache_key_has_the_cell():
         keys[cell] = function_cache.describe(config, "train", [((4, 3), "float32")], shapes)
     assert len({function_cache.entry_path(k) for k in keys.values()}) == 3
     assert "bhn" in keys["gru"]["params"] and "bhn" not in keys["lstm"]["params"]
-    assert {"model/cells.py", "model/hoisted_cells.py"} <= set(function_cache.SOURCES)
+    assert {"model/recurrence.py", "model/hoisted_cells.py", "cells/gru.py", "cells/lstm.py"} <= set(function_cache.SOURCES)
 
 
 @pytest.mark.slow

@@ -95,7 +95,7 @@ def test_pytorch_parameters_are_held_tensors_copied_in_and_out(monkeypatch):
     seen, real = [], pytensor_engine.array_device
     monkeypatch.setattr(pytensor_engine, "array_device", lambda v: seen.append(v) or real(v))
     assert engine.device_actual() == "cpu"
-    assert len(seen) == 1 and seen[0] is engine._params["Whh"]
+    assert len(seen) == 1 and seen[0] is engine._params["Why"]
     given = params()
     engine.set_params(given)
     given["Whh"][:] = 0                                  # the caller's array, not the engine's

@@ -89,11 +89,9 @@ def oracle_reference(cell, args, with_dstates):
     params = {"Wxh": np.eye(GH), "bh": np.zeros(GH), "Whh": whh}
     if cell == "gru":
         params["bhn"] = args[3].astype(np.float64)
-    backward = {"lstm": oracle._lstm_backward, "gru": oracle._gru_backward}[cell]
-
     def pull(lengths, dh):
         states, mask, cache = oracle.forward_states(params, xw, lengths, cell)
-        return backward(params, states, mask, cache, dh, {})
+        return oracle.backward(params, states, mask, cache, dh, {}, cell)
     states, _, cache = oracle.forward_states(params, xw, np.full(B, T), cell)
     fwd = [states[1:], cache["c"][1:], cache["gates"]] if cell == "lstm" else \
         [states[1:], cache["gates"], cache["hn"]]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rnnperf import flags
-from rnnperf.bench import parity
+from rnnperf.bench import fused_check, parity
 from rnnperf.bench.process import WorkerResult, run_worker
 
 pytensor = pytest.importorskip("pytensor")
@@ -186,15 +186,15 @@ def test_the_check_tells_c_from_perform(linker):
     linker = linker() if callable(linker) else linker
     in_c = linker in ("cvm", "vm_nogc")
     fn = kernels_fn(linker)
-    before = parity.fused_perform_calls()
+    before = fused_check.fused_perform_calls()
     run_kernels(fn)
-    thunks = parity.kernel_thunks(fn)
+    thunks = fused_check.kernel_thunks(fn)
     if linker == "py":              # PerformLinker keeps no per-node thunks: nothing to show
         assert thunks == {}
     else:
         assert thunks == {"ElmanRecurrence": [in_c], "ElmanRecurrenceGrad": [in_c]}
-    assert (parity.fused_perform_calls() - before) == (0 if in_c else 2)
-    ok, detail = parity.fused_ran_in_c([fn], before)
+    assert (fused_check.fused_perform_calls() - before) == (0 if in_c else 2)
+    ok, detail = fused_check.fused_ran_in_c([fn], before)
     assert ok is in_c, detail
     assert ("perform ran 0 time(s)" in detail) is in_c
 
@@ -202,11 +202,11 @@ def test_the_check_tells_c_from_perform(linker):
 def test_a_perform_anywhere_fails_the_check():
     """C thunks in the function, but a perform ran since (another function, a fall-back)."""
     fn = kernels_fn("cvm")
-    before = parity.fused_perform_calls()
+    before = fused_check.fused_perform_calls()
     run_kernels(kernels_fn("py"))
-    assert parity.fused_ran_in_c([fn], before)[0] is False
-    assert parity.fused_ran_in_c([fn], parity.fused_perform_calls())[0] is True
-    assert parity.fused_ran_in_c([], parity.fused_perform_calls()) == (
+    assert fused_check.fused_ran_in_c([fn], before)[0] is False
+    assert fused_check.fused_ran_in_c([fn], fused_check.fused_perform_calls())[0] is True
+    assert fused_check.fused_ran_in_c([], fused_check.fused_perform_calls()) == (
         False, "no kernel nodes; perform ran 0 time(s)")
 
 

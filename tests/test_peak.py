@@ -172,10 +172,10 @@ def test_pytorch_device_actual_reads_torch_tensors(monkeypatch):
     torch = pytest.importorskip("torch", reason="pytensor-pytorch needs torch")
     engine = build("pytensor-pytorch", "float64")
     seen = _spy_device_reads(monkeypatch, engine)
-    monkeypatch.setattr(engine._shared["Whh"], "get_value", _no_numpy_storage)
+    monkeypatch.setattr(engine._shared["Why"], "get_value", _no_numpy_storage)
     # the parameters the compiled function computes with are torch tensors the engine holds
     assert engine.device_actual() == "cpu" and seen == [torch.Tensor]
-    engine._params["Whh"] = torch.empty(3, device="meta")      # the held tensor decides
+    engine._params["Why"] = torch.empty(3, device="meta")      # the held tensor decides
     assert engine.device_actual() == "meta:0"
 
 
@@ -186,7 +186,7 @@ def test_pytorch_device_actual_after_a_real_call(monkeypatch):
     x = np.random.default_rng(0).standard_normal((5, 4)).astype("float32")
     engine.forward(x)
     seen = _spy_device_reads(monkeypatch, engine)
-    monkeypatch.setattr(engine._shared["Whh"], "get_value", _no_numpy_storage)
+    monkeypatch.setattr(engine._shared["Why"], "get_value", _no_numpy_storage)
     assert engine.device_actual() == "cpu" and seen == [torch.Tensor]
 
 

@@ -17,7 +17,9 @@ measured in the same library is a physical ratio, at most 1. For a batch of ``B`
 A GRU or LSTM cell (``cell=``) stacks ``G`` gates (3 or 4) in ``Wxh`` and ``Whh``: every product
 with either has ``G·H`` rows instead of ``H``, so each ``H`` that counts their rows above becomes
 ``G·H`` (the same rule, no new convention); the gates' elementwise work is ``O(B·G·H)`` per step
-and not counted, like ``tanh``.
+and not counted, like ``tanh``. The formulas are each cell's ``flops`` (:mod:`rnnperf.cells`).
+A user's cell is counted from its step's graph by the same rule (every product forward; backward
+one more for each operand that needs a gradient), unless it declares its own count.
 
 The formulation (``seed``, ``hoisted``, ``fused``) does not change the count: hoisting batches the
 same products into one GEMM. Documents before ``rnnperf.results/3`` counted train as 3 x forward
@@ -27,39 +29,46 @@ workload; ``compare`` says which convention each document used.
 
 from __future__ import annotations
 
-from ..model.spec import GATES
+from .. import cells
+from ..errors import ConfigError
 
 #: the convention of this module, recorded in every results document
 CONVENTION = "minimal-products/1"
 #: what documents before rnnperf.results/3 counted (train = 3 x forward)
 OLD_CONVENTION = "3x-forward/0"
-
-
-
-
-def forward_flops(T: int, B: int, I: int, H: int, O: int,  # noqa: E741 (the maths' names)
-                  cell: str = "elman") -> int:
-    """Matrix-product FLOPs of one forward pass over a ``(T, B, I)`` batch."""
-    GH = GATES[cell] * H
-    return T * 2 * B * GH * (I + H) + 2 * B * H * O
-
-
-def backward_flops(T: int, B: int, I: int, H: int, O: int,  # noqa: E741
-                   cell: str = "elman") -> int:
-    """Matrix-product FLOPs of the backward pass a minimal implementation performs."""
-    GH = GATES[cell] * H
-    return T * 2 * B * GH * H * 2 + T * 2 * B * GH * I + 2 * (2 * B * H * O)
+#: FLOPs counted from a user cell's step graph (in a worker: :mod:`.cell_check`), by
+#: ``(sha256, task, (T, B, I, H, O))``
+GRAPH_FLOPS: dict[tuple, int] = {}
 
 
 def step_flops(task: str, T: int, B: int, I: int, H: int, O: int,  # noqa: E741
-               cell: str = "elman") -> int:
-    """FLOPs of one timed step of ``task`` (``forward`` or ``train``) of ``cell``."""
-    fwd = forward_flops(T, B, I, H, O, cell)
-    if task == "forward":
-        return fwd
-    if task == "train":
-        return fwd + backward_flops(T, B, I, H, O, cell)
-    raise ValueError(f"unknown task {task!r}")
+               cell="elman") -> int:
+    """FLOPs of one timed step of ``task`` (``forward`` or ``train``) of ``cell``: its own count
+    (every built-in cell's formula; a user's cell may declare one), else the count made from its
+    step's graph before the sweep (:data:`GRAPH_FLOPS`)."""
+    if task not in ("forward", "train"):
+        raise ValueError(f"unknown task {task!r}")
+    the_cell = cells.get(cell)
+    if the_cell.has("flops"):
+        return int(the_cell.flops(task, T, B, I, H, O))
+    key = (the_cell.sha256, task, (T, B, I, H, O))
+    if key not in GRAPH_FLOPS:
+        raise ConfigError(f"cell={the_cell.name}: its FLOPs at T={T},B={B},I={I},H={H},O={O} "
+                          "were not counted (rnnperf.bench.cell_check.check_cells counts them "
+                          "from the step's graph before a sweep)")
+    return GRAPH_FLOPS[key]
+
+
+def forward_flops(T: int, B: int, I: int, H: int, O: int,  # noqa: E741
+                  cell="elman") -> int:
+    """Matrix-product FLOPs of one forward pass over a ``(T, B, I)`` batch."""
+    return step_flops("forward", T, B, I, H, O, cell)
+
+
+def backward_flops(T: int, B: int, I: int, H: int, O: int,  # noqa: E741
+                   cell="elman") -> int:
+    """Matrix-product FLOPs of the backward pass a minimal implementation performs."""
+    return step_flops("train", T, B, I, H, O, cell) - step_flops("forward", T, B, I, H, O, cell)
 
 
 def matmul_flops(n: int) -> int:

@@ -18,7 +18,8 @@ STATUSES = ("ok", "failed", "timeout", "unavailable")
 #: the fields each version added to the one before (absent from the older versions' schemas)
 ADDED = {"rnnperf.results/2": ("import_s", "function_cache"),
          "rnnperf.results/3": ("threads_actual", "pools", "others_cpu", "steal", "loadavg",
-                               "step_peak_mb")}     # step_peak_mb: optional, added within /3
+                               "step_peak_mb", "cell")}
+#   step_peak_mb and cell: optional, added within /3
 
 
 def now() -> str:
@@ -77,6 +78,8 @@ class Measurement:
     processes: int | None = None
     times_s: list = dataclasses.field(default_factory=list)
     flops_per_step: int | None = None
+    #: the cell that ran: its ``cell=`` name and, for a user's, its source file and sha256
+    cell: dict = dataclasses.field(default_factory=dict)
     peak_gflops: float | None = None
     peak_n: int | None = None
     rss_mb: float | None = None        # the worker's lifetime peak: imports, compile, probe

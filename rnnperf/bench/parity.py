@@ -48,10 +48,7 @@ products that do round to bfloat16 (torch's oneDNN where the CPU honours ``fpmat
 float64 keeps 1e-9 whatever ``matmul_precision`` says: no library applies it to float64.
 
 # Did the fused kernels run as C?
-PyTensor falls back to an op's NumPy ``perform`` without a word where it cannot make a C thunk,
-and parity would then compare NumPy with NumPy. Under ``formulation=fused`` the worker reports
-``c_kernels`` (:func:`fused_ran_in_c`: the compiled function's thunks, and the ops' ``perform``
-counts); a row whose kernels did not run as C fails.
+:mod:`.fused_check` says; a row whose kernels did not run as C fails.
 """
 
 from __future__ import annotations
@@ -61,7 +58,9 @@ import os
 
 import numpy as np
 
+from .. import cells
 from ..model.spec import init_params, param_names, param_shapes
+from .fused_check import fused_perform_calls, fused_report
 
 VARIANTS = ("single", "batched")
 
@@ -103,8 +102,9 @@ def parity_lengths(shape: dict | None = None, seed: int = 0) -> np.ndarray:
 
 def parity_params(dtype: str, seed: int = 0, shape: dict | None = None,
                   cell: str = "elman") -> dict[str, np.ndarray]:
-    """The seed's weights scaled to std 0.3 at :data:`SIZES` and by ``1/sqrt(fan-in)`` beyond it
-    (the same pre-activation spread at every shape; see "Shapes" above); biases random, std 0.3.
+    """The seed's weight matrices scaled to std 0.3 at :data:`SIZES` and by ``1/sqrt(fan-in)``
+    beyond it (the same pre-activation spread at every shape; see "Shapes" above); every other
+    parameter (biases, a user cell's element-wise weights) random, std 0.3.
     A GRU or LSTM gets the same spread per gate: every gate then works off its linear range."""
     s = parity_shape(shape)
     base = init_params(s["I"], s["H"], s["O"], seed=seed, dtype="float64", cell=cell)
@@ -112,7 +112,7 @@ def parity_params(dtype: str, seed: int = 0, shape: dict | None = None,
     rng = np.random.default_rng(seed + 1)
     out = {}
     for name, value in base.items():
-        if name.startswith("W"):
+        if value.ndim == 2:                              # a weight matrix: scaled by fan-in
             out[name] = value * (30.0 * np.sqrt(tiny[name][1] / value.shape[1]))
         else:
             out[name] = rng.normal(0, 0.3, value.shape)
@@ -159,7 +159,7 @@ def worker_job(config, payload):
     dtype, shape = config.floatX, parity_shape(payload.get("shape"))
     params = parity_params(dtype, shape=shape, cell=config.cell)
     out = {"engine": config.engine, "dtype": dtype, "versions": cls.versions(), "cases": {},
-           "shape": shape, "cell": config.cell}
+           "shape": shape, "cell": config.cell, "cell_sha256": cells.get(config.cell).sha256}
     fused = config.get("formulation", "seed") == "fused"
     performs = fused_perform_calls() if fused else 0
     # Test-only fault injection: proves that a wrong engine fails the check (tests/test_cli.py).
@@ -179,92 +179,32 @@ def worker_job(config, payload):
     return out
 
 
-def fused_report(fns, performs_before: int, cell: str = "elman") -> dict:
-    """The worker's word on the fused kernels: ``c_kernels`` (both ran as C) and what was seen,
-    the threads of OpenMP's pool and the C++ flags PyTensor compiled them with."""
-    import pytensor
-    ok, detail = fused_ran_in_c(fns, performs_before, cell)
-    return {"c_kernels": ok, "c_kernels_detail": detail, "omp_threads": omp_threads(),
-            "cxxflags": str(pytensor.config.gcc__cxxflags)}
-
-
-def omp_threads() -> int | None:
-    """The threads OpenMP would start in this process (the fused kernels' pool), if loaded."""
-    from threadpoolctl import threadpool_info
-    sizes = [int(p.get("num_threads") or 0) for p in threadpool_info()
-             if p.get("user_api") == "openmp"]
-    return max(sizes) if sizes else None
-
-
-#: the fused kernels of each cell, by op class name: the forward loop and the backward one
-FUSED_KERNELS = {"elman": {"ElmanRecurrence", "ElmanRecurrenceGrad"},
-                 "gru": {"GRURecurrence", "GRURecurrenceGrad"},
-                 "lstm": {"LSTMRecurrence", "LSTMRecurrenceGrad"}}
-
-
-def _fused_ops() -> list[type]:
-    """Every fused kernel op class (each cell's module imported, so each class exists)."""
-    from ..model import fused  # noqa: F401  (Elman's kernels)
-    from ..model.fused_support import RowParallelOp
-    try:
-        from ..model import fused_cells  # noqa: F401  (GRU's and LSTM's)
-    except ImportError:
-        pass
-    found, todo = [], [RowParallelOp]
-    while todo:
-        for sub in todo.pop().__subclasses__():
-            found.append(sub)
-            todo.append(sub)
-    return found
-
-
-def fused_perform_calls() -> int:
-    """Runs of the fused kernels' NumPy ``perform`` so far in this process, every cell's."""
-    return sum(op.__dict__.get("perform_calls", 0) for op in _fused_ops())
-
-
-def kernel_thunks(fn) -> dict[str, list[bool]]:
-    """For each fused kernel node of the compiled PyTensor function ``fn``, by op name: whether
-    its thunk is a C thunk. A VM linker keeps its nodes and their thunks in order (``fn.vm.nodes``,
-    ``fn.vm.thunks``); ``COp.make_c_thunk`` marks a C thunk with ``cthunk`` (the compiled
-    function the VM calls), ``Op.make_py_thunk`` a Python one with ``perform``. A linker that keeps
-    no per-node thunks (``py``'s PerformLinker, a whole-graph ``CLinker``) gives ``{}``, which
-    :func:`fused_ran_in_c` counts as not run in C."""
-    kernels = tuple(_fused_ops())
-    vm = getattr(fn, "vm", None)
-    nodes, thunks = getattr(vm, "nodes", None), getattr(vm, "thunks", None)
-    found: dict[str, list[bool]] = {}
-    for node, thunk in zip(nodes or [], thunks or []):
-        if isinstance(node.op, kernels):
-            found.setdefault(type(node.op).__name__, []).append(hasattr(thunk, "cthunk"))
-    return found
-
-
-def fused_ran_in_c(fns, performs_before: int, cell: str = "elman") -> tuple[bool, str]:
-    """Whether both fused kernels of ``cell`` ran as C in the compiled functions ``fns``: each kernel
-    appears, every kernel node holds a C thunk, and no ``perform`` ran since the count was
-    ``performs_before``; and what was seen, in words. A silent fall-back to ``perform`` would
-    otherwise compare NumPy with NumPy."""
-    seen: dict[str, list[bool]] = {}
-    for fn in fns:
-        for name, flags in kernel_thunks(fn).items():
-            seen.setdefault(name, []).extend(flags)
-    performs = fused_perform_calls() - performs_before
-    ok = (set(seen) == FUSED_KERNELS[cell]
-          and all(all(v) for v in seen.values()) and performs == 0)
-    thunks = ", ".join(f"{k} {sum(v)} of {len(v)} C" for k, v in sorted(seen.items()))
-    return ok, f"{thunks or 'no kernel nodes'}; perform ran {performs} time(s)"
-
-
 def oracle(variant: str, dtype: str, shape: dict | None = None,
            cell: str = "elman") -> dict[str, np.ndarray]:
     """The float64 reference on the engine's own (dtype-rounded) parameters and data; computed
     once per process for each case (every engine's rows compare with the same one; at the RW
-    shape one costs a fraction of a second). Read-only: callers share the arrays."""
-    key = (variant, dtype, tuple(sorted(parity_shape(shape).items())), cell)
+    shape one costs a fraction of a second). Read-only: callers share the arrays.
+
+    A cell with a hand-written oracle gets it here; a user's cell without one, the reference
+    its check stored (:func:`store_reference`, :mod:`.cell_check`)."""
+    key = _oracle_key(variant, dtype, shape, cell)
     if key not in _ORACLES:
+        if cells.refusal(cells.get(cell), "numpy"):
+            raise KeyError(f"cell={cell}: no reference was computed for {key} "
+                           "(rnnperf.bench.cell_check.check_cells computes it)")
         _ORACLES[key] = _oracle(variant, dtype, shape, cell)
     return _ORACLES[key]
+
+
+def _oracle_key(variant, dtype, shape, cell) -> tuple:
+    the_cell = cells.get(cell)
+    return (variant, dtype, tuple(sorted(parity_shape(shape).items())), cell, the_cell.sha256)
+
+
+def store_reference(variant: str, dtype: str, shape: dict | None, cell: str, values: dict):
+    """A user cell's reference, computed in its check's worker, as :func:`oracle`'s answer."""
+    _ORACLES[_oracle_key(variant, dtype, shape, cell)] = {
+        k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
 
 
 _ORACLES: dict[tuple, dict[str, np.ndarray]] = {}

@@ -11,6 +11,7 @@ import os
 import re
 import socket
 
+from .. import cells
 from ..errors import ConfigError
 from ..model.spec import TASKS
 from . import results as res
@@ -64,6 +65,7 @@ class Job:
             dtype=cfg.floatX, threads=cfg.threads or os.cpu_count(),
             flops_per_step=step_flops(self.task, s["T"], s["B"], s["I"], s["H"], s["O"],
                                       cfg.cell),
+            cell=cells.get(cfg.cell).record(),
             host=socket.gethostname(), started=res.now(), **fields)
 
 

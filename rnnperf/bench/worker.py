@@ -29,6 +29,7 @@ JOBS = {
     "bench": "rnnperf.bench.step_job:worker_job",
     "warm": "rnnperf.bench.warm:worker_job",
     "info": "rnnperf.bench.worker:info_job",
+    "cell": "rnnperf.bench.cell_check:worker_job",
 }
 
 

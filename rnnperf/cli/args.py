@@ -62,7 +62,10 @@ def plan_from_args(args) -> list:
         if len(shapes) > 1:
             raise ConfigError("--grid with several --shape: give at most one, the grid's base")
         shapes = grid_shapes(parse_grid(args.grid), shapes[0])
-    return plan(configs, shapes, list(dict.fromkeys(args.task or TASKS)))
+    jobs = plan(configs, shapes, list(dict.fromkeys(args.task or TASKS)))
+    from ..bench.cell_check import check_cells
+    check_cells(configs, jobs=jobs)          # a user's cell: its step checked, its FLOPs counted
+    return jobs
 
 
 def add_dask_args(parser) -> None:

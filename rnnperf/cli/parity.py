@@ -6,6 +6,7 @@ import dataclasses
 import os
 import sys
 
+from .. import cells as cellslib
 from .. import flags as flagslib
 from ..errors import ConfigError, Unavailable
 from ..ui import Column, print_lines, progress_bar, stdout_console, table
@@ -21,7 +22,8 @@ def register(sub) -> None:
                                     "profile's floatX)")
     p.add_argument("--formulations", help="seed,hoisted (default: both for Theano-family "
                                           "engines with --engines, else the profile's)")
-    p.add_argument("--cells", help="elman,gru,lstm or 'all' (default: the profile's cell=)")
+    p.add_argument("--cells", help="elman,gru,lstm, a user's PATH.py:Class, or 'all' (every "
+                                   "built-in cell; default: the profile's cell=)")
     p.add_argument("--shape", metavar="T=..,B=..,I=..,H=..[,O=..]",
                    help="the case's shape, with ragged lengths over 1..T (default: the tiny "
                         "T=7,B=4,I=5,H=6,O=4)")
@@ -76,11 +78,15 @@ def parity_profiles(args, base: flagslib.Config):
             if form not in spec.formulations:
                 continue  # not this engine's (as --formulations means nothing outside the family)
             for cell in cells:
-                if cell not in spec.cells:
-                    skipped.append((f"{name} cell={cell}", "this engine does not run it"))
+                why = cellslib.refusal(cellslib.get(cell), name, form if family else None)
+                if why:
+                    if (explicit and not family) or (family and args.formulations):
+                        raise ConfigError(why)       # asked for by name: refused, exit 2
+                    skipped.append((f"{name} {form}" if family else name, why))
                     continue
                 for dtype in dtypes:
-                    extra = f"engine={name},floatX={dtype},formulation={form},cell={cell}"
+                    extra = flagslib.format_flags({"engine": name, "floatX": dtype,
+                                                   "formulation": form, "cell": cell})
                     if args.engines and spec.mode:
                         extra += f",mode={spec.mode}"
                     out.append(flagslib.load(flags=(args.flags or []) + [extra], rc=args.rc))
@@ -89,12 +95,11 @@ def parity_profiles(args, base: flagslib.Config):
 
 def parity_cells_arg(text: str | None, base: flagslib.Config) -> list[str]:
     """``--cells``: names or ``all``; unset, the profile's own cell."""
-    from ..engines.registry import CELLS
     names = _split(text)
     if not names:
         return [base.cell]
     if "all" in names:
-        return list(CELLS)
+        return list(cellslib.names())
     for name in names:
         flagslib.check_value("cell", name, "--cells")
     return list(dict.fromkeys(names))
@@ -109,6 +114,12 @@ def cmd_parity(args) -> int:
     if args.engines and args.flags and any("engine=" in f or "mode=" in f for f in args.flags):
         raise ConfigError("--engines and an engine= or mode= in --flags contradict each other")
     configs, skipped, explicit = parity_profiles(args, base)
+    from ..bench.cell_check import check_cells, fd_failures
+    reports = check_cells(configs, parity_shape=shape,
+                          dtypes=sorted({c.floatX for c in configs}), timeout=args.timeout)
+    for report in reports.values():
+        print(report.line())
+    fd_failures(reports)
     progress = progress_bar(len(configs), "parity",
                             enabled=len(configs) > 1 and not args.no_progress)
     try:
@@ -123,6 +134,8 @@ def cmd_parity(args) -> int:
     if args.json:
         from ..atomic import write_json_atomic
         write_json_atomic(args.json, {"schema": "rnnperf.parity/1", "shape": shape,
+                                      "cells": {c: cellslib.get(c).record()
+                                                for c in sorted({r.cell for r in rows})},
                                       "rows": [r.as_json() for r in rows],
                                       "skipped": [{"engine": n, "reason": r} for n, r in skipped]})
     bad = [r for r in rows if r.status not in ("ok", "unavailable")]

@@ -71,7 +71,7 @@ class CachedJaxEngine(FunctionEngine):
         return {k: np.array(v, dtype=self.dtype) for k, v in self._params.items()}
 
     def device_actual(self) -> str:
-        return array_device(self._params["Whh"])
+        return array_device(self._params["Why"])
 
     def sync(self, value):
         import jax

@@ -24,6 +24,7 @@ The SHA-256 of :func:`describe`'s JSON, which holds everything the exported prog
 * ``versions``: pytensor, jax and jaxlib (from package metadata);
 * ``flags``: the whole effective profile (floatX, formulation, cell, device, threads and every
   passthrough key; the switch ``function_cache`` itself left out) and JAX's ``x64`` mode;
+* ``cell``: the cell's name and, for a user's, its file and that file's sha256;
 * ``function``: forward, loss, gradients, parity or train;
 * ``inputs``: the shape and dtype of each input (static: JAX compiles one graph per shape), and
   ``params``: those of the cell's parameters (five; six for a GRU);
@@ -51,10 +52,14 @@ import json
 import sys
 from pathlib import Path
 
+from .. import cells
+
 MAGIC = b"RNNPERF-FUNCTION-1\n"
 #: rnnperf's modules whose code decides the exported program (relative to the package)
-SOURCES = ("model/spec.py", "model/graph.py", "model/hoisted.py", "model/cells.py",
-           "model/hoisted_cells.py", "flags/keys.py",
+SOURCES = ("model/spec.py", "model/graph.py", "model/hoisted.py", "model/recurrence.py",
+           "model/hoisted_cells.py", "cells/__init__.py", "cells/contract.py",
+           "cells/stacked.py", "cells/gated.py", "cells/elman.py", "cells/gru.py",
+           "cells/lstm.py", "cells/user.py", "flags/keys.py",
            "flags/config.py", "flags/sources.py", "engines/registry.py", "engines/base.py",
            "engines/function_cache.py", "engines/graph_engine.py", "engines/jax_runtime.py",
            "engines/pytensor_runtime.py", "engines/pytensor_engine.py",
@@ -103,6 +108,8 @@ def describe(config, function: str, inputs, params: dict) -> dict:
         "versions": {name: importlib.metadata.version(name)
                      for name in ("pytensor", "jax", "jaxlib")},
         "flags": dict(sorted(flags.items())),
+        # a user's cell by its file's sha256: an edited file never reuses a stale function
+        "cell": cells.get(config.cell).record(),
         "x64": bool(jax.config.jax_enable_x64),
         "function": function,
         "inputs": [[list(shape), str(dtype)] for shape, dtype in inputs],

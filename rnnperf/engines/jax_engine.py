@@ -6,8 +6,9 @@ maths is the seed's: the masked recurrence freezes a finished sequence's state, 
 batch mean of ``-log p[y]``, SGD updates every parameter. Like :mod:`.numpy_engine`, a single
 sequence is a batch of one, and the input projection is one GEMM before the scan (XLA would hoist
 it anyway; writing it so keeps the loop body to ``Whh`` alone). The GRU and LSTM cells
-(``cell=``) are other step functions in the same masked scan: it carries ``(h,)``, or ``(h, c)``
-for the LSTM, so a finished sequence's cell state is frozen too; jax.grad differentiates them all.
+(``cell=``) are other step functions in the same masked scan, each cell's ``jax_step``
+(:mod:`rnnperf.cells`): it carries one array per state (``(h, c)`` for the LSTM), so a finished
+sequence's cell state is frozen too; jax.grad differentiates them all.
 
 Parameters stay on the device as a dict of ``jax.Array`` between calls; the training step is one
 jitted function ``(params, x, y, lengths, lr) -> (new_params, loss)`` that donates the old
@@ -22,34 +23,10 @@ import functools
 
 import numpy as np
 
+from .. import cells
 from .base import Engine, check_inputs, matmul_operands
 from .devices import array_device
 from .jax_runtime import configure_jax
-
-
-def _cell_step(cell, params):
-    """``cell``'s step ``(state, xw_t) -> new state`` in :mod:`rnnperf.model.spec`'s equations;
-    the state is ``(h,)``, or ``(h, c)`` for the LSTM, so one masked scan carries every cell."""
-    import jax
-    import jax.numpy as jnp
-    whh_t = params["Whh"].T
-    sigmoid = jax.nn.sigmoid
-
-    def elman(state, xw_t):
-        return (jnp.tanh(xw_t + state[0] @ whh_t),)
-
-    def lstm(state, xw_t):
-        i, f, g, o = jnp.split(xw_t + state[0] @ whh_t, 4, axis=-1)
-        c = sigmoid(f) * state[1] + sigmoid(i) * jnp.tanh(g)
-        return sigmoid(o) * jnp.tanh(c), c
-
-    def gru(state, xw_t):
-        (xr, xz, xn), (hr, hz, hn) = (jnp.split(a, 3, axis=-1) for a in (xw_t, state[0] @ whh_t))
-        r, z = sigmoid(xr + hr), sigmoid(xz + hz)
-        n = jnp.tanh(xn + r * (hn + params["bhn"]))
-        return ((1 - z) * n + z * state[0],)
-
-    return {"elman": elman, "lstm": lstm, "gru": gru}[cell]
 
 
 def _logits(params, x, lengths, cell="elman"):
@@ -59,7 +36,8 @@ def _logits(params, x, lengths, cell="elman"):
     n_steps, batch, _ = x.shape
     xw = jnp.einsum("tbi,hi->tbh", x, params["Wxh"]) + params["bh"]
     mask = (jnp.arange(n_steps)[:, None] < lengths[None, :]).astype(x.dtype)[:, :, None]
-    cell_step = _cell_step(cell, params)
+    the_cell = cells.get(cell)
+    cell_step = the_cell.jax_step(params)   # (state, xw_t) -> new state, a tuple per the states
 
     def step(state, inputs):
         xw_t, m_t = inputs
@@ -67,7 +45,7 @@ def _logits(params, x, lengths, cell="elman"):
         return tuple(m_t * a + (1 - m_t) * b for a, b in zip(new, state)), None
 
     h0 = jnp.zeros((batch, params["Whh"].shape[1]), dtype=x.dtype)
-    state, _ = jax.lax.scan(step, (h0,) * (2 if cell == "lstm" else 1), (xw, mask))
+    state, _ = jax.lax.scan(step, (h0,) * len(the_cell.states), (xw, mask))
     return state[0] @ params["Why"].T + params["by"]
 
 

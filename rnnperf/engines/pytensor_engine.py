@@ -168,8 +168,8 @@ class PyTensorEngine(GraphEngine):
         """Read from the arrays themselves: the shared parameter storage (C and Numba: NumPy, the
         host); PyTorch: the parameter tensors held here, which every step reads and replaces."""
         if self.backend == "PYTORCH":
-            return array_device(self._params["Whh"])
-        return array_device(self._shared["Whh"].get_value(borrow=True))
+            return array_device(self._params["Why"])
+        return array_device(self._shared["Why"].get_value(borrow=True))
 
     # --- the peak probe ------------------------------------------------------------------------
     def place_operand(self, value):

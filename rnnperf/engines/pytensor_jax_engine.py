@@ -87,7 +87,7 @@ class PyTensorJaxEngine(PyTensorEngine):
     def device_actual(self) -> str:
         """Read from the shared parameter storage itself: device arrays (:meth:`set_params`),
         then each update's output."""
-        value = self._shared["Whh"].get_value(borrow=True)
+        value = self._shared["Why"].get_value(borrow=True)
         if isinstance(value, np.ndarray):    # a NumPy value set behind set_params' back
             import jax
             return array_device(jax.device_put(value, self.jax_device()))

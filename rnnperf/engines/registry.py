@@ -22,8 +22,6 @@ from ..errors import ConfigError, Unavailable
 
 #: every formulation of the seed model (rnnperf.model): what ``formulation=`` may say
 FORMULATIONS = ("seed", "hoisted", "fused")
-#: the recurrent cells (``cell=``); what each computes is :mod:`rnnperf.model.spec`'s
-CELLS = ("elman", "gru", "lstm")
 #: ``engine=pytensor`` is not an engine: it picks one from ``mode=``, as PyTensor's flag does
 PYTENSOR_ALIAS = "pytensor"
 #: the PyTensor mode ``engine=pytensor`` gets when the profile sets none (PyTensor's default)
@@ -50,7 +48,9 @@ class EngineSpec:
     takes_mode: bool = False         # mode= goes to the engine's own library (legacy Theano)
     formulations: tuple[str, ...] = ("seed",)  # what formulation= may be for it
     default_formulation: str = "hoisted"       # what an unset formulation= resolves to
-    cells: tuple[str, ...] = ("elman",)        # what cell= it can run
+    #: the optional parts of a cell it needs (rnnperf.cells.contract): the Theano family runs
+    #: any cell's step; the oracle, the peers need their own statement of the cell
+    cell_parts: tuple[str, ...] = ()
 
     @property
     def has_formulations(self) -> bool:
@@ -148,33 +148,33 @@ def _legacy_check() -> str | None:
 _PYTENSOR = ("pytensor",)
 _SCAN_FORMULATIONS = ("seed", "hoisted")
 register(EngineSpec("numpy", "numpy_engine", "NumpyEngine", ("numpy",), ("cpu",),
-                    "hand-written forward + BPTT; the float64 oracle", cells=CELLS))
+                    "hand-written forward + BPTT; the float64 oracle",
+                    cell_parts=("oracle_step", "oracle_backward")))
 register(EngineSpec("pytensor-c", "pytensor_engine", "PyTensorEngine", _PYTENSOR, ("cpu",),
                     "seed graph, C backend (mode=CVM); its loops as fused C kernels "
                     "(formulation=fused), or pytensor.scan (seed, hoisted)", family="theano",
                     modes=("CVM", "C", "C_VM"), formulations=FORMULATIONS,
-                    default_formulation="fused", cells=CELLS))
+                    default_formulation="fused"))
 register(EngineSpec("pytensor-numba", "pytensor_engine", "PyTensorEngine",
                     _PYTENSOR + ("numba",), ("cpu",),
                     "seed graph, pytensor.scan, Numba backend (mode=NUMBA)", family="theano",
-                    modes=("NUMBA", "FAST_RUN"), formulations=_SCAN_FORMULATIONS, cells=CELLS))
+                    modes=("NUMBA", "FAST_RUN"), formulations=_SCAN_FORMULATIONS))
 register(EngineSpec("pytensor-jax", "cached_jax_engine", "CachedJaxEngine",
                     _PYTENSOR + ("jax",), ("cpu", "cuda"),
                     "seed graph, pytensor.scan, JAX backend (mode=JAX), function cache",
                     peak_library="jax", extra="jax", family="theano", modes=("JAX",),
-                    formulations=_SCAN_FORMULATIONS, cells=CELLS))
+                    formulations=_SCAN_FORMULATIONS))
 register(EngineSpec("pytensor-pytorch", "pytensor_engine", "PyTensorEngine",
                     _PYTENSOR + ("torch",), ("cpu", "cuda"),
                     "seed graph, PyTorch backend with rnnperf's Scan conversion (mode=PYTORCH)",
                     peak_library="torch", extra="torch", family="theano", modes=("PYTORCH",),
-                    formulations=_SCAN_FORMULATIONS, cells=CELLS))
+                    formulations=_SCAN_FORMULATIONS))
 register(EngineSpec("theano", "theano_engine", "TheanoEngine", (), ("cpu",),
                     "seed graph on legacy Theano 1.0.5 in its own venv", check=_legacy_check,
-                    family="theano", takes_mode=True, formulations=_SCAN_FORMULATIONS,
-                    cells=CELLS))
+                    family="theano", takes_mode=True, formulations=_SCAN_FORMULATIONS))
 register(EngineSpec("torch", "torch_engine", "TorchEngine", ("torch",), ("cpu", "cuda"),
                     "peer: torch.nn.RNN(tanh), GRU or LSTM with the seed's weights",
-                    peak_library="torch", extra="torch", cells=CELLS))
+                    peak_library="torch", extra="torch", cell_parts=("torch_module",)))
 register(EngineSpec("jax", "jax_engine", "JaxEngine", ("jax",), ("cpu", "cuda"),
                     "peer: hand-written jax.lax.scan + jax.grad, jitted", peak_library="jax",
-                    extra="jax", cells=CELLS))
+                    extra="jax", cell_parts=("jax_step",)))

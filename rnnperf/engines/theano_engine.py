@@ -101,7 +101,7 @@ class TheanoEngine(GraphEngine):
         return True
 
     def device_actual(self) -> str:
-        return array_device(self._shared["Whh"].get_value(borrow=True))
+        return array_device(self._shared["Why"].get_value(borrow=True))
 
     def matmul_origin(self):
         return "theano FAST_RUN", f"blas.ldflags={self.blas_ldflags or '(none)'}"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import cells
 from .base import Engine, check_inputs, matmul_operands
 from .devices import array_device
 from .torch_runtime import configure_torch
@@ -41,10 +42,8 @@ class TorchEngine(Engine):
         self.device = configure_torch(self.config)  # Unavailable on cuda without CUDA
         self.tdtype = {"float32": torch.float32, "float64": torch.float64}[self.dtype.name]
         kw = {"device": self.device, "dtype": self.tdtype}
-        if self.cell == "elman":
-            self.rnn = torch.nn.RNN(self.n_in, self.n_hidden, nonlinearity="tanh", **kw)
-        else:
-            self.rnn = getattr(torch.nn, self.cell.upper())(self.n_in, self.n_hidden, **kw)
+        cell = cells.get(self.cell)
+        self.rnn = cell.torch_module(torch, self.n_in, self.n_hidden, **kw)
         self.out = torch.nn.Linear(self.n_hidden, self.n_out, **kw)
         bias_hh = self.rnn.bias_hh_l0
         with torch.no_grad():
@@ -53,14 +52,9 @@ class TorchEngine(Engine):
                        "bh": self.rnn.bias_ih_l0, "Why": self.out.weight, "by": self.out.bias}
         #: the rows of its torch tensor each parameter is (all but the GRU's ``bhn``)
         self._rows = dict.fromkeys(self.params, slice(None))
-        if self.cell == "gru":  # b_hn trains; b_hr, b_hz stay zero (module docstring)
-            n_rows = slice(2 * self.n_hidden, 3 * self.n_hidden)
-            self.params["bhn"], self._rows["bhn"] = bias_hh, n_rows
-            mask = torch.zeros_like(bias_hh)
-            mask[n_rows] = 1
-            bias_hh.register_hook(lambda grad: grad * mask)
-        else:
-            bias_hh.requires_grad_(False)
+        # the second bias: frozen at zero, or (GRU) holding the cell's own bias in some rows
+        for name, rows in cell.torch_bias_hh(torch, bias_hh, self.n_hidden).items():
+            self.params[name], self._rows[name] = bias_hh, rows
         self._plist = [self.params[k] for k in self.param_names]
 
     @classmethod
@@ -109,8 +103,8 @@ class TorchEngine(Engine):
             xt = self.torch.nn.utils.rnn.pack_padded_sequence(xt, packed_lengths,
                                                               enforce_sorted=False)
         _, h_n = self.rnn(xt)  # h_n: (1, B, H), in the caller's batch order
-        if self.cell == "lstm":
-            h_n = h_n[0]       # (h_n, c_n)
+        if isinstance(h_n, tuple):
+            h_n = h_n[0]       # an LSTM's (h_n, c_n)
         return self.out(h_n[0])
 
     def _loss(self, xt, yt, packed_lengths):

@@ -6,6 +6,7 @@ import dataclasses
 import re
 from typing import Iterable, Mapping
 
+from .. import cells
 from ..engines import registry
 from ..errors import ConfigError
 from .keys import KEYS, matmul_precision_refusal
@@ -50,12 +51,14 @@ class Config:
         self._check_cell()
 
     def _check_cell(self) -> None:
-        """A cell the engine cannot run is refused before anything runs (exit 2)."""
+        """A cell the engine or formulation cannot run is refused before anything runs (exit 2),
+        naming the part the cell lacks."""
         setting = self.settings.get("cell")
-        if setting is not None and setting.value not in registry.get(self.engine).cells:
-            raise ConfigError(f"{setting.source}: cell={setting.value} does not run on "
-                              f"engine={self.engine} (it runs "
-                              f"{', '.join(registry.get(self.engine).cells)})")
+        if setting is None:
+            return
+        why = cells.refusal(cells.get(setting.value), self.engine, self["formulation"])
+        if why:
+            raise ConfigError(f"{setting.source}: {why}")
 
     def _check_matmul_precision(self) -> None:
         """A precision the engine's products would not honour is refused, not recorded."""
@@ -102,8 +105,17 @@ class Config:
                 "seed", f"implied by engine={self.engine} (it has one formulation{said})")
             return
         if setting.source == "default":
-            self.settings["formulation"] = Setting(spec.default_formulation,
-                                                   f"default for engine={self.engine}")
+            cell = self.settings.get("cell")
+            cell = cells.get(cell.value if cell else None)
+            if cells.refusal(cell, self.engine, spec.default_formulation):
+                # a cell with its step alone: the engine's default needs parts it lacks, and
+                # the seed formulation runs any step (an explicit choice is still refused)
+                self.settings["formulation"] = Setting(
+                    "seed", f"default for engine={self.engine} with cell={cell.name} (its "
+                    f"default, {spec.default_formulation}, needs parts the cell lacks)")
+            else:
+                self.settings["formulation"] = Setting(spec.default_formulation,
+                                                       f"default for engine={self.engine}")
         elif spec.has_formulations and setting.value not in spec.formulations:
             builders = [s.name for s in registry.REGISTRY.values()
                         if setting.value in s.formulations and s.has_formulations]

@@ -15,7 +15,8 @@ import difflib
 import re
 from typing import Callable
 
-from ..engines.registry import CELLS, FORMULATIONS, engine_choices, mode_table, get as engine_spec
+from .. import cells
+from ..engines.registry import FORMULATIONS, engine_choices, mode_table, get as engine_spec
 
 #: The default engine and formulation on CPU: the quickest to compile among the fast ones (the
 #: measured trade-off is in docs/performance.md). The seed's literal graph stays one flag away.
@@ -61,6 +62,21 @@ def _bool(value: str) -> str:
     if low in ("false", "0", "no", "off"):
         return "False"
     raise ValueError("must be True or False")
+
+
+def _cell(value: str) -> str:
+    """A built-in cell's name, ``PATH.py:Name``, ``module:Name`` or an entry point's name; a
+    user's cell is loaded and checked here (the file, the class, its required parts)."""
+    from ..errors import ConfigError
+    if value in cells.BUILTIN:
+        return value
+    try:
+        cells.get(value)
+    except ConfigError as exc:
+        # the cell's own message says which file and what; the key's prefix would repeat it
+        raise ValueError(str(exc).split(": ", 1)[1] if str(exc).startswith("cell=") else
+                         str(exc)) from None
+    return value
 
 
 def _anything(value: str) -> str:
@@ -113,8 +129,10 @@ KEYS: dict[str, Key] = {
     "formulation": Key(DEFAULT_FORMULATION, choice(*FORMULATIONS),
                        "seed: the tutorial's literal graph; hoisted: input GEMM outside scan; "
                        "fused: hoisted with C kernels for its loops (pytensor-c)"),
-    "cell": Key("elman", choice(*CELLS), "the recurrent cell: elman (the tutorial's tanh RNN), "
-                "gru or lstm (torch's equations and gate order)"),
+    "cell": Key("elman", _cell, "the recurrent cell: elman (the tutorial's tanh RNN), gru or "
+                "lstm (torch's equations and gate order), or your own: PATH.py:Class, "
+                "package.module:Class, or a name registered under the rnnperf.cells entry "
+                "points"),
     "threads": Key(None, _threads, "CPU threads for BLAS and the engine (default: all cores)"),
     "function_cache": Key("True", _bool, "pytensor-jax: load compiled functions exported by an "
                           "earlier process (~/.cache/rnnperf/functions) instead of compiling"),

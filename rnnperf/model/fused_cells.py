@@ -32,7 +32,7 @@ from pytensor.graph.basic import Apply
 
 from .fused_cells_kernels import KERNELS, VERSION
 from .fused_support import SUPPORT, TANH, RowParallelOp, contiguous, ensure_output, release
-from .oracle import sigmoid
+from ..cells.numeric import sigmoid
 
 #: an input or output: (name, kind, width); kinds ``seq`` (T,[B,]W), ``row`` ([B,]W),
 #: ``mat`` (G*H, H), ``vec`` (H,), ``last`` (B,) int64; widths ``H`` or ``G`` (G*H)

@@ -24,9 +24,11 @@ Three formulations, all in the parity matrix:
 * ``fused``: the hoisted graph with its forward and backward loops as C kernels instead of scans
   (:mod:`rnnperf.model.fused`; PyTensor's C backend only, ``GraphLib.fused_scan``).
 
-GRU and LSTM cells (``cell=``) keep everything but the step, which :mod:`rnnperf.model.cells`
-writes once in this module's namespace; their hoisted pullback is
-:mod:`rnnperf.model.hoisted_cells` (``GraphLib.hoisted_cells`` and ``fused_cells``).
+Every cell (``cell=``, :mod:`rnnperf.cells`: the built-in GRU and LSTM, a user's own) keeps
+everything but the recurrence: its step runs in the seed formulation's scan
+(:mod:`rnnperf.model.recurrence`), and a cell that has the optional part builds the hoisted and
+fused formulations itself (the gated cells' pullback is :mod:`rnnperf.model.hoisted_cells`,
+``GraphLib.hoisted_cells`` and ``fused_cells``).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+from .. import cells
 from ..errors import ConfigError
-from . import cells
+from . import recurrence
 from .spec import param_names
 
 
@@ -50,12 +53,14 @@ class GraphLib:
     tensor: Callable             # tensor(name, dtype, shape) -> symbolic input
     hoisted_scan: Callable = None  # type: ignore[assignment]  # set in __post_init__
     fused_scan: Callable | None = None  # the hoisted recurrence with C-kernel loops, if any
-    # GRU and LSTM: sigmoid (theano.tensor.nnet.sigmoid in Theano 1.0.5; T.sigmoid by default)
-    # and their hoisted and fused final states,
+    # sigmoid (theano.tensor.nnet.sigmoid in Theano 1.0.5; T.sigmoid by default), and the gated
+    # cells' hoisted and fused final states,
     # f(lib, cell, x, shared, h0, lengths) -> each sequence's final state
     sigmoid: Callable = None  # type: ignore[assignment]
     hoisted_cells: Callable = None  # type: ignore[assignment]
     fused_cells: Callable | None = None
+    #: the namespace a cell's step is written against: ``T`` with ``T.sigmoid`` (set below)
+    step_T: Any = None
 
     def __post_init__(self):
         if self.hoisted_scan is None:
@@ -63,7 +68,21 @@ class GraphLib:
         if self.sigmoid is None:
             self.sigmoid = getattr(self.T, "sigmoid", None) or self.T.nnet.sigmoid
         if self.hoisted_cells is None:
-            self.hoisted_cells = cells.hoisted_last_state
+            self.hoisted_cells = recurrence.hoisted_last_state
+        if self.step_T is None:
+            self.step_T = self.T if hasattr(self.T, "sigmoid") else StepNamespace(self.T,
+                                                                                  self.sigmoid)
+
+
+class StepNamespace:
+    """A library's tensor namespace with ``sigmoid`` beside its own names: what a cell's step is
+    written against on legacy Theano, which keeps sigmoid in ``theano.tensor.nnet``."""
+
+    def __init__(self, T, sigmoid):
+        self._T, self.sigmoid = T, sigmoid
+
+    def __getattr__(self, name):
+        return getattr(self._T, name)
 
 
 @dataclasses.dataclass
@@ -108,9 +127,10 @@ def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
     at trace time (PyTensor's JAX Scan conversion); ``None`` leaves it dynamic.
     """
     T = lib.T
-    names = param_names(cell)
-    Wxh, Whh, Why, bh, by = (shared[n] for n in names[:5])
-    n_hidden = cells.n_hidden_of(shared)
+    the_cell = cells.get(cell)
+    names = param_names(the_cell)
+    Why, by = shared["Why"], shared["by"]
+    n_hidden = int(Why.get_value(borrow=True).shape[1])
 
     if batched:
         x = lib.tensor("x", dtype, shape or (None, None, None))
@@ -123,21 +143,18 @@ def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
         y = lib.tensor("y", "int64", ())
         h0 = T.zeros((n_hidden,), dtype=dtype)
 
-    if cell != "elman":
-        h_last = _cell_last_state(lib, cell, formulation, x, lengths, h0, shared, dtype)
-    elif formulation == "seed":
-        h_last = _seed_last_state(lib, x, lengths, h0, Wxh, Whh, bh, dtype)
+    if formulation == "seed":
+        h_last = recurrence.seed_last_state(lib, the_cell, x, lengths, h0, shared, dtype)
     elif formulation in ("hoisted", "fused"):
         # One GEMM for every input projection; only Whh stays in the recurrence. The recurrence
         # runs unmasked and a sequence's final state is read at its own last step: h_T of the
         # masked recurrence is h_{len-1} of the unmasked one, so the function is the seed's,
-        # while each step loses the mask's elementwise work and its tanh stays a one-input
-        # elementwise op that C compilers vectorise (docs/performance.md).
-        recurrence = lib.hoisted_scan if formulation == "hoisted" else lib.fused_scan
-        if recurrence is None:
-            raise ConfigError("formulation=fused: this engine has no fused recurrence kernels "
-                              "(PyTensor's C backend has)")
-        _, h_last = recurrence(lib, x, Wxh, bh, Whh, h0, lengths)
+        # while each step loses the mask's elementwise work (docs/performance.md).
+        why = cells.refusal(the_cell, "", formulation)
+        if why:
+            raise ConfigError(why)
+        h_last = the_cell.hoisted_last_state(lib, x, shared, h0, lengths,
+                                             fused=formulation == "fused")
     else:
         raise ValueError(f"unknown formulation {formulation!r}")
 
@@ -153,42 +170,6 @@ def build_seed_graph(lib: GraphLib, shared: dict[str, Any], *, batched: bool,
     updates = [(shared[n], shared[n] - lr * grads[n]) for n in names]
     return SeedGraph(x=x, y=y, lengths=lengths, lr=lr, params=shared, probs=probs, loss=loss,
                      grads=grads, updates=updates)
-
-
-def _cell_last_state(lib: GraphLib, cell: str, formulation: str, x, lengths, h0, shared,
-                     dtype: str):
-    """Each sequence's final state of a GRU or LSTM (:mod:`rnnperf.model.cells`)."""
-    if formulation == "seed":
-        return cells.seed_last_state(lib, cell, x, lengths, h0, shared, dtype)
-    if formulation not in ("hoisted", "fused"):
-        raise ValueError(f"unknown formulation {formulation!r}")
-    recurrence = lib.hoisted_cells if formulation == "hoisted" else lib.fused_cells
-    if recurrence is None:
-        raise ConfigError(f"formulation=fused: this engine has no fused {cell} kernels "
-                          "(PyTensor's C backend has them where rnnperf.model.fused_cells does)")
-    return recurrence(lib, cell, x, shared, h0, lengths)
-
-
-def _seed_last_state(lib: GraphLib, x, lengths, h0, Wxh, Whh, bh, dtype: str):
-    """``h_T`` of the seed formulation: the tutorial's literal step in a scan."""
-    T = lib.T
-    batched = lengths is not None
-    # The tutorial's literal step, Wxh x_t inside the loop. mask[t, b] = 1 while sequence b
-    # is still running; a finished state stops changing.
-    mask = cells.running_mask(T, x, lengths, dtype) if batched else None
-
-    def step(x_t, *rest):
-        m_t, h_prev = (rest[0], rest[1]) if batched else (None, rest[0])
-        if batched:
-            pre = T.dot(x_t, Wxh.T) + T.dot(h_prev, Whh.T) + bh
-        else:
-            pre = T.dot(Wxh, x_t) + T.dot(Whh, h_prev) + bh
-        return cells.freeze(m_t, T.tanh(pre), h_prev)
-
-    sequences = [x] + ([mask] if batched else [])
-    states = lib.scan(step, sequences=sequences, outputs_info=[h0],
-                      non_sequences=[Wxh, Whh, bh], strict=True)
-    return states[-1]
 
 
 def hoisted_recurrence(lib: GraphLib, x, Wxh, bh, Whh, h0, lengths=None, loop=None):

@@ -20,8 +20,8 @@ formulation is this graph with the kernels swapped in:
   ``backward(with_dstates)(states, gates, hn, h0, Whh, g, last[, dstates]) -> (dxw, dhw, dh0)``.
 
 ``g[b]`` is the gradient of ``states[last[b], b]`` (each sequence's final state), ``dstates`` that
-of every state (only when something reads them). The scan loops are
-:func:`rnnperf.model.cells.lstm_forward` / ``gru_forward`` and this module's backward scans.
+of every state (only when something reads them). The scan loops are each cell's own (``scan_forward``, ``scan_backward``:
+:mod:`rnnperf.cells.gated`); the fused kernels are named by its ``fused_ops``.
 """
 
 from __future__ import annotations
@@ -30,14 +30,10 @@ import functools
 import inspect
 
 from ..errors import ConfigError
-from .cells import LOOP_EXTRAS, SCAN_FORWARD, final_states, gate, hoisted_loop, n_hidden_of
-
-#: the fused kernels of each cell in rnnperf.model.fused_cells: (forward, backward)
-FUSED_OPS = {"lstm": ("LSTMRecurrence", "LSTMRecurrenceGrad"),
-             "gru": ("GRURecurrence", "GRURecurrenceGrad")}
+from .recurrence import extra_weights, final_states, hoisted_loop, n_hidden_of
 
 
-def pytensor_hoisted_cells(lib, cell: str, x, shared, h0, lengths=None, fused=False):
+def pytensor_hoisted_cells(lib, cell, x, shared, h0, lengths=None, fused=False):
     """Each sequence's final state (``h_{len-1}``; ``h_T`` without lengths) of the hoisted
     ``cell``, with our pullback; ``fused`` runs both loops as C kernels instead of scans.
 
@@ -49,16 +45,15 @@ def pytensor_hoisted_cells(lib, cell: str, x, shared, h0, lengths=None, fused=Fa
     T = lib.T
     n_hidden = n_hidden_of(shared)
     width, n_in = shared["Wxh"].get_value(borrow=True).shape   # G*H and I, as Python ints
-    gru = cell == "gru"
-    weights = [shared[k] for k in ("Wxh", "bh", "Whh") + (("bhn",) if gru else ())]
+    weights = [shared[k] for k in ("Wxh", "bh", "Whh")] + extra_weights(cell, shared)
     outer = [x, *weights, h0] + ([lengths] if lengths is not None else [])
     inputs = [v.type() for v in outer]
     forward, backward_loop = loops(lib, cell, n_hidden, fused)
     x_, wxh_, bh_, whh_ = inputs[:4]
-    bhn_ = inputs[4] if gru else None
+    extra_ = inputs[4:len(weights) + 1]
     h0_ = inputs[len(weights) + 1]
     lengths_ = inputs[-1] if lengths is not None else None
-    _, states, extras = hoisted_loop(lib, cell, n_hidden, x_, wxh_, bh_, whh_, h0_, bhn_,
+    _, states, extras = hoisted_loop(lib, cell, n_hidden, x_, wxh_, bh_, whh_, h0_, extra_,
                                      forward=forward)
     last = final_states(lib, states, lengths_)
 
@@ -70,18 +65,14 @@ def pytensor_hoisted_cells(lib, cell: str, x, shared, h0, lengths=None, fused=Fa
         dstates, dlast, *dextras = (None if isinstance(g.type, DisconnectedType) else g
                                     for g in output_grads)
         if any(d is not None for d in dextras):
-            raise NotImplementedError(f"{cell} hoisted recurrence: the gradient of "
-                                      f"{'/'.join(LOOP_EXTRAS[cell])} is not implemented")
+            raise NotImplementedError(f"{cell.name} hoisted recurrence: the gradient of "
+                                      f"{'/'.join(cell.loop_extras)} is not implemented")
         g = dlast if dlast is not None else T.zeros_like(h0_in)
         last_steps = _last_steps(T, states_out, lengths_in)
         extra = [dstates] if dstates is not None else []
         loop = backward_loop(dstates is not None)
-        if gru:
-            dxw, dhw, dh0 = loop(states_out, *extras_out, h0_in, whh, g, last_steps, *extra)
-        else:
-            da, dh0 = loop(states_out, *extras_out, h0_in, T.zeros_like(h0_in), whh, g,
-                           last_steps, *extra)
-            dxw = dhw = da
+        dxw, dhw, dh0 = cell.run_backward(T, loop, states_out, extras_out, h0_in, whh, g,
+                                          last_steps, extra)
 
         def rows(v, width):
             return v.reshape((-1, width))
@@ -91,8 +82,7 @@ def pytensor_hoisted_cells(lib, cell: str, x, shared, h0, lengths=None, fused=Fa
                  + T.dot(rows(dhw[:1], width).T, rows(T.shape_padleft(h0_in), n_hidden)))
         grads = [T.dot(flat, wxh).reshape(x_in.shape), T.dot(flat.T, rows(x_in, n_in)),
                  flat.sum(axis=0), d_whh]
-        if gru:
-            grads.append(rows(dhw, width)[:, 2 * n_hidden:].sum(axis=0))
+        grads.extend(cell.extra_grads(rows(dhw, width), n_hidden))
         # dh0 takes h0's type (a static batch of 1 is broadcastable there)
         grads.append(T.specify_shape(dh0, h0_in.type.shape))
         if lengths is not None:
@@ -106,21 +96,21 @@ def pytensor_hoisted_cells(lib, cell: str, x, shared, h0, lengths=None, fused=Fa
     # pullback reads of the forward loop (the gates, an LSTM's cells, a GRU's hn), so that the
     # backward pass recomputes nothing.
     op = OpFromGraph(inputs, [states, last, *extras], inline=True,
-                     name=f"Hoisted{cell.upper()}Recurrence", **override)
+                     name=f"Hoisted{cell.name.upper()}Recurrence", **override)
     return op(*outer)[1]
 
 
-def loops(lib, cell: str, n_hidden: int, fused: bool):
-    """``(forward, backward)`` of ``cell``: scans, or the fused C kernels (``backward`` takes
-    ``with_dstates`` and returns the loop)."""
+def loops(lib, cell, n_hidden: int, fused: bool):
+    """``(forward, backward)`` of ``cell``: its scans, or the fused C kernels its ``fused_ops``
+    name (``backward`` takes ``with_dstates`` and returns the loop)."""
     if not fused:
-        return (SCAN_FORWARD[cell](lib, n_hidden),
-                functools.partial(SCAN_BACKWARD[cell], lib, n_hidden))
+        return (cell.scan_forward(lib, n_hidden),
+                functools.partial(cell.scan_backward, lib, n_hidden))
     try:
         from . import fused_cells
-        forward_op, backward_op = (getattr(fused_cells, name) for name in FUSED_OPS[cell])
-    except (ImportError, AttributeError):
-        raise ConfigError(f"formulation=fused: no fused {cell} kernels in this rnnperf "
+        forward_op, backward_op = (getattr(fused_cells, name) for name in cell.fused_ops)
+    except (ImportError, AttributeError, TypeError):
+        raise ConfigError(f"formulation=fused: no fused {cell.name} kernels in this rnnperf "
                           "(rnnperf.model.fused_cells); use formulation=hoisted") from None
     return forward_op(), lambda with_dstates: backward_op(with_dstates=with_dstates)
 
@@ -134,82 +124,3 @@ def _last_steps(T, states, lengths):
     if states.ndim == 3:
         return T.alloc(T.cast(n_steps - 1, "int64"), states.shape[1])
     return T.stack([T.cast(n_steps - 1, "int64")])
-
-
-def _ends(T, states, last):
-    """``ends[t] = 1`` where step t holds a sequence's final state: ``(T, B, 1)``, or ``(T,)``
-    for a single sequence; where ``g`` enters the backward loop."""
-    steps = T.arange(states.shape[0])
-    if states.ndim == 2:
-        return T.cast(T.eq(steps, last[0]), states.dtype)
-    return T.cast(T.eq(steps[:, None], last[None, :]), states.dtype)[:, :, None]
-
-
-def _same_type(T, value, like):
-    """``value`` with ``like``'s static shape: a loop state keeps its input's type, and a static
-    batch of 1 is broadcastable, which a product's output type does not carry."""
-    return T.specify_shape(value, like.type.shape)
-
-
-def lstm_scan_backward(lib, n_hidden: int, with_dstates: bool):
-    """The LSTM pullback's loop as a scan, with the fused kernel's interface:
-    ``(states, cells, gates, h0, c0, Whh, g, last[, dstates]) -> (da, dh0)``."""
-    T = lib.T
-
-    def step(*args):
-        args = list(args)
-        ds_t = args.pop(0) if with_dstates else None
-        end_t, gates_t, c_t, c_prev, dh_in, dc_in, g, w = args
-        dh = dh_in + end_t * g + (ds_t if ds_t is not None else 0)
-        i, f, gg, o = (gate(gates_t, k, n_hidden) for k in range(4))
-        tanh_c = T.tanh(c_t)
-        dc = dc_in + dh * o * (1 - tanh_c * tanh_c)
-        da = T.concatenate([dc * gg * i * (1 - i), dc * c_prev * f * (1 - f),
-                            dc * i * (1 - gg * gg), dh * tanh_c * o * (1 - o)], axis=-1)
-        return [_same_type(T, T.dot(da, w), dh_in), _same_type(T, dc * f, dc_in),
-                _same_type(T, g + 0, g), da]
-
-    def loop(states, cells, gates, h0, c0, Whh, g, last, dstates=None):
-        c_prev = T.concatenate([T.shape_padleft(c0), cells[:-1]], axis=0)
-        seqs = ([dstates] if with_dstates else []) + [_ends(T, states, last), gates, cells,
-                                                       c_prev]
-        # g rides along as a loop state (see rnnperf.model.hoisted: a constant would be
-        # pushed out of the loop as a (T, B, H) product per call)
-        dh, _, _, da = lib.scan(step, sequences=seqs,
-                                outputs_info=[T.zeros_like(h0), T.zeros_like(c0), g, None],
-                                non_sequences=[Whh], go_backwards=True, strict=True)
-        return da[::-1], dh[-1]
-    return loop
-
-
-def gru_scan_backward(lib, n_hidden: int, with_dstates: bool):
-    """The GRU pullback's loop as a scan, with the fused kernel's interface:
-    ``(states, gates, hn, h0, Whh, g, last[, dstates]) -> (dxw, dhw, dh0)``."""
-    T = lib.T
-
-    def step(*args):
-        args = list(args)
-        ds_t = args.pop(0) if with_dstates else None
-        end_t, gates_t, hn_t, h_prev, dh_in, g, w = args
-        dh = dh_in + end_t * g + (ds_t if ds_t is not None else 0)
-        r, z, n = (gate(gates_t, k, n_hidden) for k in range(3))
-        dan = dh * (1 - z) * (1 - n * n)
-        dar = dan * hn_t * r * (1 - r)
-        daz = dh * (h_prev - n) * z * (1 - z)
-        dxw = T.concatenate([dar, daz, dan], axis=-1)
-        dhw = T.concatenate([dar, daz, dan * r], axis=-1)
-        dh_prev = dh * z + T.dot(dhw, w)
-        return [_same_type(T, dh_prev, dh_in), _same_type(T, g + 0, g), dxw, dhw]
-
-    def loop(states, gates, hn, h0, Whh, g, last, dstates=None):
-        h_prev = T.concatenate([T.shape_padleft(h0), states[:-1]], axis=0)
-        seqs = ([dstates] if with_dstates else []) + [_ends(T, states, last), gates, hn, h_prev]
-        dh, _, dxw, dhw = lib.scan(step, sequences=seqs,
-                                   outputs_info=[T.zeros_like(h0), g, None, None],
-                                   non_sequences=[Whh], go_backwards=True, strict=True)
-        return dxw[::-1], dhw[::-1], dh[-1]
-    return loop
-
-
-#: the scan backward loop of each cell: f(lib, n_hidden, with_dstates) -> loop
-SCAN_BACKWARD = {"lstm": lstm_scan_backward, "gru": gru_scan_backward}

@@ -81,10 +81,11 @@ def build_space(space_file, engines_arg) -> dict[str, list[str]]:
 
 def expand(space: dict, shape: dict, task: str, base_flags, rc) -> list:
     """Every point of the space as a harness Job, one per distinct profile x shape."""
-    from .. import engines
+    from .. import cells, engines
     from ..bench.plan import Job
     keys = list(space)
     jobs, seen = [], set()
+    base_cell = flags.load(flags=list(base_flags or []), rc=rc).cell
     for combo in itertools.product(*(space[k] for k in keys)):
         point = dict(zip(keys, combo))
         engine = point.get("engine")
@@ -94,6 +95,9 @@ def expand(space: dict, shape: dict, task: str, base_flags, rc) -> list:
             point.pop("formulation", None)            # one formulation outside the family
         elif spec and point.get("formulation", "seed") not in spec.formulations:
             continue                                  # fused: pytensor-c's alone
+        if spec and cells.refusal(cells.get(point.get("cell", base_cell)), engine,
+                                  point.get("formulation", "seed") if family else None):
+            continue                                  # a user's cell: its step alone (seed)
         text = flags.format_flags((k, v) for k, v in point.items() if k not in res.SHAPE_KEYS)
         try:
             config = flags.load(flags=list(base_flags or []) + [text], rc=rc)
