@@ -28,4 +28,8 @@ class IndRNN:
 
     def step(self, T, x_t, states, p):
         (h,) = states
-        return (T.maximum(T.dot(x_t, p["W"].T) + p["u"] * h + p["b"], 0),)
+        a = T.dot(x_t, p["W"].T) + p["u"] * h + p["b"]
+        # ReLU as a switch, not T.maximum(a, 0): maximum's gradient tests eq(maximum(a, 0), a),
+        # and where a backend recomputes a with other rounding (Numba's fast-math, XLA) that
+        # equality fails and the gradient is lost (pymc-devs/pytensor#2187; parity shows it)
+        return (T.switch(a > 0, a, 0 * a),)

@@ -46,11 +46,12 @@ def user_cells(configs) -> list[str]:
     return list(dict.fromkeys(c.cell for c in configs if not cells.get(c.cell).builtin))
 
 
-def check_cells(configs, *, jobs=(), parity_shape: dict | None = None, dtypes=(),
+def check_cells(configs, *, jobs=(), reference: bool = False, parity_shape: dict | None = None,
                 timeout: float = 600.0) -> dict[str, CellReport]:
     """Check every user cell of ``configs`` in a worker; count the FLOPs of ``jobs``' shapes and
-    tasks; with ``parity_shape``, compute each cell's reference there for ``dtypes``. Raises
-    one :class:`ConfigError` line for a bad step."""
+    tasks; with ``reference``, compute each cell's reference at ``parity_shape`` (default: the
+    tiny parity case) for the configs' dtypes. Raises one :class:`ConfigError` line for a bad
+    step."""
     from .. import flags
     from .parity import store_reference
     from .process import run_worker
@@ -61,8 +62,9 @@ def check_cells(configs, *, jobs=(), parity_shape: dict | None = None, dtypes=()
         wanted = sorted({(j.task, tuple(j.shape[k] for k in "TBIHO")) for j in jobs
                          if j.config.cell == spec}) if not cell.has("flops") else []
         payload = {"flops": [[task, list(shape)] for task, shape in wanted]}
-        if parity_shape is not None:
-            payload.update(parity={"shape": parity_shape, "dtypes": list(dtypes)})
+        if reference:
+            dtypes = sorted({c.floatX for c in configs if c.cell == spec})
+            payload.update(parity={"shape": parity_shape, "dtypes": dtypes})
         config = flags.load(flags=[flags.format_flags({"engine": "pytensor-c",
                                                        "formulation": "seed",
                                                        "floatX": "float64", "cell": spec})],

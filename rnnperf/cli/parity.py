@@ -115,8 +115,7 @@ def cmd_parity(args) -> int:
         raise ConfigError("--engines and an engine= or mode= in --flags contradict each other")
     configs, skipped, explicit = parity_profiles(args, base)
     from ..bench.cell_check import check_cells, fd_failures
-    reports = check_cells(configs, parity_shape=shape,
-                          dtypes=sorted({c.floatX for c in configs}), timeout=args.timeout)
+    reports = check_cells(configs, reference=True, parity_shape=shape, timeout=args.timeout)
     for report in reports.values():
         print(report.line())
     fd_failures(reports)

@@ -59,8 +59,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if Path(args.out).is_dir():
         raise ConfigError(f"--out {args.out}: is a directory; it names the rc file to write")
     jobs = expand(build_space(args.space, args.engines), shape, args.task, args.flags, args.rc)
-    from ..bench.cell_check import check_cells
-    check_cells([j.config for j in jobs], jobs=jobs)   # a user's cell: step checked, FLOPs counted
+    from ..bench.cell_check import check_cells, fd_failures
+    # a user's cell: its step checked, its FLOPs counted, its reference for parity on promotion
+    fd_failures(check_cells([j.config for j in jobs], jobs=jobs, reference=True))
     settings = Settings(min_time=args.min_time, rounds=args.rounds, timeout=args.timeout)
     settings.check()
     budget = strategy_budget(args)
