@@ -21,8 +21,12 @@ class Elman(StackedCell):
     fused_ops = ("ElmanRecurrence", "ElmanRecurrenceGrad")
 
     def step(self, T, x_t, states, params):
-        xw_t, hw_t = self.projections(T, x_t, states[0], params)
-        return (T.tanh(xw_t + hw_t),)
+        """The tutorial's literal step, ``Wxh x_t`` inside the loop (written as it always was,
+        so the seed formulation compiles to the graph it did before cells were objects)."""
+        Wxh, Whh, bh, h = params["Wxh"], params["Whh"], params["bh"], states[0]
+        if x_t.ndim == 1:
+            return (T.tanh(T.dot(Wxh, x_t) + T.dot(Whh, h) + bh),)
+        return (T.tanh(T.dot(x_t, Wxh.T) + T.dot(h, Whh.T) + bh),)
 
     # --- the float64 oracle (rnnperf.model.oracle) ------------------------------------------------
     def oracle_step(self, params, xw_t, hw_t, prev):
