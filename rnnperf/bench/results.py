@@ -21,7 +21,8 @@ A :class:`Measurement` (fields declared once, below) carries:
 * identity: ``key`` (``profile|T=..,B=..,I=..,H=..,O=..|task``, what ``compare`` and ``--resume``
   match on), ``profile`` (canonical flags string), ``engine``, ``flags`` (every effective key),
   ``device_requested``, ``device_actual`` (read from the engine's arrays), ``dtype``, ``task``,
-  ``shape`` ``{T, B, I, H, O}``, ``threads`` (asked), ``host``;
+  ``shape`` ``{T, B, I, H, O}``, ``threads`` (asked), ``host``, ``cell`` (the cell that ran:
+  ``{name}``, and for a user's cell its ``source`` file and that file's ``sha256``);
 * threads that ran: ``pools`` (each BLAS/OpenMP pool, torch's, Numba's, and ``cpus``, the CPUs
   the worker may use, which XLA's pool follows; read back after the rounds,
   :mod:`rnnperf.engines.threads`) and ``threads_actual``, the largest of them;
