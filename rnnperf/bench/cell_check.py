@@ -55,7 +55,7 @@ def check_cells(configs, *, jobs=(), reference: bool = False, parity_shape: dict
     from .. import flags
     from .parity import store_reference
     from .process import run_worker
-    from .flops import GRAPH_FLOPS
+    from .flops import GRAPH_FLOPS, step_flops
     reports = {}
     for spec in user_cells(configs):
         cell = cells.get(spec)
@@ -77,6 +77,9 @@ def check_cells(configs, *, jobs=(), reference: bool = False, parity_shape: dict
         data = result.data
         for task, shape, count in data.get("flops", []):
             GRAPH_FLOPS[(cell.sha256, task, tuple(shape))] = int(count)
+        for job in jobs:                      # carried by the job to wherever it is measured
+            if job.config.cell == spec:
+                job.flops = step_flops(job.task, *(job.shape[k] for k in "TBIHO"), spec)
         for dtype, by_variant in data.get("reference", {}).items():
             for variant, values in by_variant.items():
                 store_reference(variant, dtype, parity_shape, spec, values)

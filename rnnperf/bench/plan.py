@@ -47,6 +47,9 @@ class Job:
     config: object          # rnnperf.flags.Config
     shape: dict
     task: str
+    #: FLOPs of one step when counted before the sweep (a user's cell, from its step's graph:
+    #: :mod:`.cell_check`), so that a job measured on another process (Dask) carries them
+    flops: int | None = None
 
     @property
     def profile(self) -> str:
@@ -63,8 +66,8 @@ class Job:
             key=self.key, profile=self.profile, engine=cfg.engine, task=self.task,
             shape=dict(s), flags=cfg.values(), device_requested=cfg.device,
             dtype=cfg.floatX, threads=cfg.threads or os.cpu_count(),
-            flops_per_step=step_flops(self.task, s["T"], s["B"], s["I"], s["H"], s["O"],
-                                      cfg.cell),
+            flops_per_step=self.flops if self.flops is not None else step_flops(
+                self.task, s["T"], s["B"], s["I"], s["H"], s["O"], cfg.cell),
             cell=cells.get(cfg.cell).record(),
             host=socket.gethostname(), started=res.now(), **fields)
 
