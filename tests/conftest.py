@@ -13,8 +13,25 @@ def clean_flag_env(monkeypatch, tmp_path_factory):
         monkeypatch.delenv(var, raising=False)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
-    # keep compile caches shared across tests (and across runs): they are not flags
+    share_compile_caches(home)
     yield home
+
+
+#: compile caches under HOME that every test shares with the real HOME (and so with the other
+#: tests, the other xdist workers and later runs): they are keyed by what was compiled, never
+#: read as flags, and a test that compiled cold in a private HOME repaid 5-60 s per C or Numba
+#: module. rnnperf's own function cache stays private: tests of it count hits and misses.
+SHARED_CACHES = (".pytensor", os.path.join(".cache", "rnnperf", "jax"))
+
+
+def share_compile_caches(home) -> None:
+    for rel in SHARED_CACHES:
+        real = os.path.join(REAL_HOME, rel)
+        os.makedirs(real, exist_ok=True)
+        link = os.path.join(home, rel)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if not os.path.lexists(link):
+            os.symlink(real, link)
 
 
 @pytest.fixture

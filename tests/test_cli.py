@@ -31,7 +31,7 @@ def test_parity_mismatch_exits_1_and_names_it():
 
 def test_parity_json(tmp_path):
     path = tmp_path / "parity.json"
-    assert rnnperf("parity", "--engines", "numpy", "--dtypes", "float64", "--json",
+    assert rnnperf("parity", "--engines", "numpy", "--dtypes", "float64", "--out",
                    str(path)).returncode == 0
     doc = json.loads(path.read_text())
     assert doc["schema"] == "rnnperf.parity/1"

@@ -73,7 +73,7 @@ def test_reference_workload_passes_in_c():
 def test_cli_shape_at_the_reference_workload(tmp_path):
     path = tmp_path / "parity.json"
     out = rnnperf("parity", "--engines", "pytensor-c", "--formulations", "fused", "--dtypes",
-                  "float32", "--shape", "T=100,B=32,I=128,H=256", "--json", str(path),
+                  "float32", "--shape", "T=100,B=32,I=128,H=256", "--out", str(path),
                   "--no-progress")
     assert out.returncode == 0, out.stdout + out.stderr
     doc = json.loads(path.read_text())
@@ -85,7 +85,7 @@ def test_cli_fails_when_the_kernels_fall_back_to_perform(tmp_path):
     """``cxx=`` leaves PyTensor no compiler: every op runs its ``perform``."""
     path = tmp_path / "parity.json"
     out = rnnperf("parity", "--flags", FUSED32 + ",cxx=", "--shape", "T=5,B=3,I=4,H=6",
-                  "--json", str(path))
+                  "--out", str(path))
     assert out.returncode == 1, out.stdout + out.stderr
     doc = json.loads(path.read_text())
     assert [(r["status"], r["c_kernels"]) for r in doc["rows"]] == [("failed", False)] * 2

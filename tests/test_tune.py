@@ -175,3 +175,26 @@ def test_unreachable_scheduler_exits_3(tmp_path, capsys):
                     "--connect-timeout", "1") == 3
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and f"127.0.0.1:{port}" in err
+
+
+def test_the_built_in_gpu_space_exits_3_in_one_line_without_a_gpu(tmp_path, capsys,
+                                                                  monkeypatch):
+    from rnnperf.bench import machine
+    monkeypatch.setattr(machine, "gpus", lambda: [])
+    out = tmp_path / "gpu.theanorc"
+    assert cli.main(["tune", "--space", "gpu", "--shape", "T=100,B=32,I=128,H=256",
+                     "--out", str(out)]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--space gpu: no CUDA device here" in err[0]
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_the_built_in_gpu_space_is_what_can_run_on_cuda(monkeypatch):
+    from rnnperf.bench import machine
+    from rnnperf.tune.space import build_space
+    monkeypatch.setattr(machine, "gpus", lambda: ["NVIDIA H200, 143771 MiB, 580.1"])
+    space = build_space("gpu", None)
+    assert space["device"] == ["cuda"] and space["floatX"] == ["float32"]
+    assert space["matmul_precision"] == ["float32", "tf32"]
+    assert set(space["engine"]) <= {"torch", "jax", "pytensor-jax", "pytensor-pytorch"}
+    assert "fused" not in space["formulation"]

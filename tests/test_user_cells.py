@@ -224,7 +224,7 @@ def test_finite_differences_catch_a_wrong_gradient(tmp_path):
 # --- the commands --------------------------------------------------------------------------------
 @pytest.mark.usefixtures("shared_compile_caches")
 def test_parity_of_a_user_cell_on_jax(tmp_path):
-    out = rnnperf("parity", "--flags", f"cell={INDRNN},engine=pytensor-jax", "--json",
+    out = rnnperf("parity", "--flags", f"cell={INDRNN},engine=pytensor-jax", "--out",
                   str(tmp_path / "p.json"))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "finite differences: max relative error" in out.stdout

@@ -13,7 +13,8 @@ One JSON object::
                    "torch" (null when not installed),
                    "blas": {engine: "what the worker reports it links"}},
       "settings": {"min_time_s", "rounds", "timeout_s", "warmup"},
-      "results":  [Measurement, ...]                 # one per profile x shape x task
+      "results":  [Measurement, ...],                # one per profile x shape x task
+      "skipped":  [{"engine", "reason"}, ...]        # --engines all: left out (optional)
     }
 
 A :class:`Measurement` (fields declared once, below) carries:
@@ -101,6 +102,8 @@ class ResultsDoc:
     created: str = dataclasses.field(default_factory=now)
     updated: str | None = None
     conventions: dict = dataclasses.field(default_factory=lambda: dict(CONVENTIONS))
+    #: ``--engines all``: the engines it left out, ``[{"engine", "reason"}]``
+    skipped: list = dataclasses.field(default_factory=list)
 
     def said_conventions(self) -> str:
         """``flops X, peak Y``: how this document's figures were counted, in a line."""
@@ -124,7 +127,8 @@ class ResultsDoc:
         return {"schema": SCHEMA, "created": self.created, "updated": self.updated,
                 "conventions": self.conventions, "machine": self.machine,
                 "versions": self.versions, "settings": self.settings,
-                "results": [m.to_json() for m in self.results]}
+                "results": [m.to_json() for m in self.results],
+                **({"skipped": self.skipped} if self.skipped else {})}
 
     @classmethod
     def from_json(cls, data, where: str = "results") -> "ResultsDoc":
@@ -139,7 +143,8 @@ class ResultsDoc:
         return cls(machine=data.get("machine") or {}, versions=data.get("versions") or {},
                    settings=data.get("settings") or {}, results=results,
                    created=data.get("created") or now(), updated=data.get("updated"),
-                   conventions=data.get("conventions") or dict(OLD_CONVENTIONS))
+                   conventions=data.get("conventions") or dict(OLD_CONVENTIONS),
+                   skipped=data.get("skipped") or [])
 
 
 # --- the JSON Schema of each version, and the checks on load ----------------------------------

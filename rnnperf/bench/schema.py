@@ -67,8 +67,22 @@ def json_schema(version: str = SCHEMA) -> dict:
                            "updated": maybe_text, **_conventions(version),
                            "machine": {"type": "object"},
                            "versions": {"type": "object"}, "settings": {"type": "object"},
-                           "results": {"type": "array", "items": measurement_schema(version)}},
+                           "results": {"type": "array", "items": measurement_schema(version)},
+                           **_skipped(version)},
             "additionalProperties": True}
+
+
+def _skipped(version: str) -> dict:
+    """``--engines all``'s engines that could not run, with the reason (added within /3)."""
+    if version != SCHEMA:
+        return {}
+    return {"skipped": {"type": "array", "items": SKIPPED_ITEM}}
+
+
+#: one engine ``--engines all`` left out (results and parity documents alike)
+SKIPPED_ITEM = {"type": "object", "required": ["engine", "reason"],
+                "properties": {"engine": {"type": "string"}, "reason": {"type": "string"}},
+                "additionalProperties": False}
 
 
 def _conventions(version: str) -> dict:

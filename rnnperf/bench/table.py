@@ -142,10 +142,28 @@ def busy_lines(measurements) -> list[str]:
             f"{m.loadavg}): distrust it" for m in measurements if m.busy]
 
 
-def markdown_table(measurements, baseline: str = "torch") -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in result_rows(measurements, baseline)]
+def markdown_table(measurements, baseline: str = "torch", columns=None) -> str:
+    """The table in Markdown, for docs; ``columns`` picks and orders columns by name (default
+    every one)."""
+    picked = [COLUMNS.index(c) for c in columns] if columns else range(len(COLUMNS))
+    right = [TABLE_COLUMNS[i].right for i in picked]
+    lines = ["| " + " | ".join(COLUMNS[i] for i in picked) + " |",
+             "|" + "".join(" ---: |" if r else " --- |" for r in right)]
+    lines += ["| " + " | ".join(row[i] for i in picked) + " |"
+              for row in result_rows(measurements, baseline)]
     return "\n".join(lines + [""] + busy_lines(measurements)).rstrip()
+
+
+def pick_columns(text: str | None) -> list[str] | None:
+    """``--columns a,b``: names from :data:`COLUMNS`; an unknown one is one line, exit 2."""
+    from ..errors import ConfigError
+    if not text:
+        return None
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    for name in names:
+        if name not in COLUMNS:
+            raise ConfigError(f"--columns: unknown column {name!r} (one of: {', '.join(COLUMNS)})")
+    return names
 
 
 def results_shape(m) -> str:

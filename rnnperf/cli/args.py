@@ -3,8 +3,62 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..model.spec import TASKS
+
+#: seconds a worker may take, compile included, in every command that starts workers: a cold
+#: compile of the largest built-in graph (pytensor-numba, LSTM) takes minutes on a 2-core box
+DEFAULT_TIMEOUT = 900.0
+
+
+class Deprecated(argparse.Action):
+    """An old spelling kept for one release: it still works, and says on stderr what replaces
+    it (like pytest's deprecation warnings, in one line)."""
+
+    def __init__(self, option_strings, dest, instead: str, nargs=None, const=None, **kwargs):
+        self.instead = instead
+        kwargs.setdefault("help", f"deprecated spelling of {instead}, kept for one release")
+        super().__init__(option_strings, dest, nargs=nargs, const=const, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: {option_string} is deprecated; use {self.instead}",
+              file=sys.stderr)
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+def add_timeout_arg(parser, what: str = "worker") -> None:
+    """``--timeout``: one default everywhere (:data:`DEFAULT_TIMEOUT`)."""
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+                        help=f"seconds per {what}, compile included; a worker past it is killed "
+                             "and recorded as timed out (default %(default)s)")
+
+
+def add_engines_arg(parser, what: str = "each is a profile engine=NAME") -> None:
+    """``--engines A,B|all`` and ``--require-all``, the same in every command."""
+    parser.add_argument("--engines", metavar="A,B,...|all",
+                        help=f"registry names (rnnperf engines), or all: every engine that can "
+                             f"run here, the others listed as not run with the reason; {what}")
+    parser.add_argument("--require-all", action="store_true",
+                        help="with --engines all: exit 3 if any engine cannot run here (for CI)")
+
+
+def engine_selection(args):
+    """The checked ``--engines``/``--require-all``: a :class:`rnnperf.engines.Selection`."""
+    from ..engines import select
+    from ..errors import ConfigError
+    selection = select(args.engines, allow=getattr(args, "engine_aliases", ()))
+    if args.require_all:
+        if not selection.everything:
+            raise ConfigError("--require-all: only with --engines all")
+        selection.require_all()
+    return selection
+
+
+def print_skipped(selection, file=None) -> None:
+    """One line per engine ``--engines all`` left out, with the reason."""
+    for name, reason in selection.skipped:
+        print(f"not run: {name}: {reason}", file=file or sys.stdout)
 
 
 def add_profile_args(parser: argparse.ArgumentParser) -> None:
@@ -36,8 +90,7 @@ def add_plan_args(parser) -> None:
     """What a sweep covers (``bench``, ``warm``): profiles x shapes x tasks, and the threads."""
     parser.add_argument("--profile", action="append", metavar="FLAGS",
                         help="a profile, e.g. engine=pytensor-c,floatX=float64 (repeatable)")
-    parser.add_argument("--engines", metavar="A,B,...",
-                        help="registry names; each is a profile engine=NAME")
+    add_engines_arg(parser)
     add_profile_args(parser)
     parser.add_argument("--shape", action="append", metavar="T=..,B=..,I=..,H=..[,O=..]",
                         help="input shape (repeatable; default T=100,B=32,I=128,H=256,O=10)")
@@ -55,7 +108,10 @@ def plan_from_args(args) -> list:
     """The jobs :func:`add_plan_args`' options ask for."""
     from ..bench.plan import REFERENCE_SHAPE, parse_shape, plan, profiles
     from ..errors import ConfigError
-    configs = profiles(args.profile, args.engines, args.flags, args.rc, args.threads)
+    selection = engine_selection(args)
+    args.selection = selection                   # what --engines all left out, for the report
+    configs = profiles(args.profile, ",".join(selection.names), args.flags, args.rc,
+                       args.threads)
     shapes = [parse_shape(s) for s in args.shape] if args.shape else [dict(REFERENCE_SHAPE)]
     if getattr(args, "grid", None) is not None:
         from ..bench.grid import grid_shapes, parse_grid
@@ -92,8 +148,7 @@ def add_sweep_args(parser, what: str = "measurement") -> None:
                              "run the rest")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing results document")
-    parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                        help=f"seconds per {what}, compile included (default %(default)s)")
+    add_timeout_arg(parser, what)
     parser.add_argument("--min-time", type=float, default=0.1, metavar="S",
                         help="minimum seconds per timed round (default %(default)s)")
     parser.add_argument("--rounds", type=int, default=7,

@@ -13,7 +13,7 @@ import argparse
 
 from ..bench.compare import DEFAULT_THRESHOLD
 from .args import (add_dask_args, add_plan_args, add_progress_arg, add_sweep_args,
-                   add_wide_arg, plan_from_args)
+                   add_wide_arg, plan_from_args, print_skipped)
 
 
 def register(sub) -> None:
@@ -25,10 +25,11 @@ def register(sub) -> None:
     add_sweep_args(p)
     add_dask_args(p)
     p.add_argument("--processes", type=int, default=1, metavar="N",
-                   help="fresh workers per measurement, in N interleaved passes over the "
-                        "sweep; their rounds are pooled (default %(default)s)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed calls after the first "
-                   "(default 1)")
+                   help="repetitions, as pyperf's --processes: N fresh workers per "
+                        "measurement, in N interleaved passes over the sweep, their rounds "
+                        "pooled; never run at the same time (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=1, metavar="N",
+                   help="untimed calls after the first (default %(default)s)")
     p.add_argument("--compare", metavar="BASE.json", help="then compare with BASE.json")
     p.add_argument("--threshold", default=f"{DEFAULT_THRESHOLD:.0%}",
                    help="regression threshold for --compare (default %(default)s)")
@@ -57,7 +58,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
                               progress=not args.no_progress, runner=runner)
     keys = {j.key for j in jobs}
     mine = [m for m in doc.results if m.key in keys]
+    if args.selection.skipped:                # --engines all: what it left out, and why
+        doc.skipped = [{"engine": n, "reason": r} for n, r in args.selection.skipped]
+        results.save(doc, args.out)
     render_results(mine, wide=args.wide)
+    print_skipped(args.selection)
     code = sweep.exit_code(mine)
     if base is not None:
         rows = compare_docs(base, doc, threshold)

@@ -12,11 +12,13 @@ def register(sub) -> None:
     p = sub.add_parser("flags", help="print the effective configuration and where each value "
                                      "came from")
     add_profile_args(p)
-    p.add_argument("--json", action="store_true", help="an object keyed by dotted name")
+    p.add_argument("--json", action="store_true",
+                   help="print an object keyed by dotted name on stdout instead of the table")
     p.set_defaults(func=cmd_flags)
 
     p = sub.add_parser("engines", help="list every engine, available or not, with versions")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="print a list of objects on stdout instead of the table")
     add_wide_arg(p)
     p.set_defaults(func=cmd_engines)
 

@@ -7,7 +7,9 @@ import json
 
 def register(sub) -> None:
     p = sub.add_parser("legacy", help="build or inspect the legacy Theano 1.0.5 venv")
-    p.add_argument("action", choices=("setup", "status"))
+    p.add_argument("action", choices=("setup", "status"),
+                   help="setup: build the venv (idempotent); status: print what it holds as "
+                        "JSON, exit 3 if it is not ready")
     p.add_argument("--python", help="interpreter for the venv (default: a python3.10 if any)")
     p.set_defaults(func=cmd_legacy)
 

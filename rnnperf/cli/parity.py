@@ -10,26 +10,38 @@ from .. import cells as cellslib
 from .. import flags as flagslib
 from ..errors import ConfigError, Unavailable
 from ..ui import Column, print_lines, progress_bar, stdout_console, table
-from .args import add_profile_args, add_progress_arg, add_wide_arg, load_config
+from .args import (add_engines_arg, add_profile_args, add_progress_arg, add_timeout_arg,
+                   add_wide_arg, engine_selection, load_config)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("parity", help="compare engines with the float64 NumPy oracle")
+    p = sub.add_parser("parity", help="compare engines with the float64 NumPy oracle",
+                       description="Run each engine x cell x dtype x formulation in its own "
+                                   "worker on a small ragged batch and a single sequence, and "
+                                   "compare probabilities, loss, gradients and updated "
+                                   "parameters with the float64 NumPy oracle.")
     add_profile_args(p)
-    p.add_argument("--engines", help="comma-separated registry names, or 'all' (every "
-                                     "available engine)")
-    p.add_argument("--dtypes", help="float32,float64 (default: both with --engines, else the "
-                                    "profile's floatX)")
-    p.add_argument("--formulations", help="seed,hoisted (default: both for Theano-family "
-                                          "engines with --engines, else the profile's)")
-    p.add_argument("--cells", help="elman,gru,lstm, a user's PATH.py:Class, or 'all' (every "
-                                   "built-in cell; default: the profile's cell=)")
+    add_engines_arg(p, what="without it, the profile's engine alone")
+    p.add_argument("--dtypes", metavar="A,B",
+                   help="float32,float64 (default: both with --engines, else the profile's "
+                        "floatX)")
+    p.add_argument("--formulations", metavar="A,B",
+                   help="seed,hoisted,fused (default: every one the engine builds with "
+                        "--engines, else the profile's)")
+    p.add_argument("--cells", metavar="A,B|all",
+                   help="elman,gru,lstm, a user's PATH.py:Class, or all (every built-in cell; "
+                        "default: the profile's cell=)")
     p.add_argument("--shape", metavar="T=..,B=..,I=..,H=..[,O=..]",
                    help="the case's shape, with ragged lengths over 1..T (default: the tiny "
                         "T=7,B=4,I=5,H=6,O=4)")
-    p.add_argument("--json", metavar="FILE", help="write the matrix as JSON")
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds per worker")
-    p.add_argument("--jobs", type=int, default=min(os.cpu_count() or 1, 4), metavar="N",
+    p.add_argument("--out", metavar="FILE",
+                   help="also write the matrix as an rnnperf.parity/1 document "
+                        "(docs/parity.schema.json)")
+    p.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                   help="print the rnnperf.parity/1 document on stdout instead of the table "
+                        "(--json FILE, which wrote FILE, is deprecated: use --out FILE)")
+    add_timeout_arg(p)
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="engines checked at once, each in its own worker (default: the cores, "
                         "at most 4; parity is correctness, not timing, so they may overlap)")
     add_wide_arg(p)
@@ -46,16 +58,15 @@ def parity_profiles(args, base: flagslib.Config):
     from .. import engines
     skipped: list[tuple[str, str]] = []
     if args.engines:
-        names = _split(args.engines)
-        explicit = "all" not in names
-        if not explicit:
-            names = engines.names()
+        selection = engine_selection(args)    # unknown names: exit 2, before anything runs
+        names, explicit = list(selection.names), not selection.everything
+        skipped += selection.skipped
         dtypes = _split(args.dtypes) or ["float32", "float64"]
     else:
+        if args.require_all:
+            raise ConfigError("--require-all: only with --engines all")
         names, explicit = [base.engine], True
         dtypes = _split(args.dtypes) or [base.floatX]
-    for name in names:
-        engines.get(name)  # unknown names are a usage error, before anything runs
     for dtype in dtypes:
         flagslib.check_value("floatX", dtype, "--dtypes")
     cells = parity_cells_arg(args.cells, base)
@@ -116,27 +127,36 @@ def cmd_parity(args) -> int:
     configs, skipped, explicit = parity_profiles(args, base)
     from ..bench.cell_check import check_cells, fd_failures
     reports = check_cells(configs, reference=True, parity_shape=shape, timeout=args.timeout)
+    to_stdout = args.json == "-"             # --json: the document is stdout's only content
+    if args.json not in (None, "-"):
+        print(f"rnnperf parity: --json {args.json} is deprecated; use --out {args.json}",
+              file=sys.stderr)
+        args.out = args.out or args.json
     for report in reports.values():
-        print(report.line())
+        print(report.line(), file=sys.stderr if to_stdout else sys.stdout)
     fd_failures(reports)
     progress = progress_bar(len(configs), "parity",
                             enabled=len(configs) > 1 and not args.no_progress)
     try:
-        rows = run_lanes(configs, shape, args.timeout, progress, args.jobs)
+        rows = run_lanes(configs, shape, args.timeout, progress,
+                         min(os.cpu_count() or 1, 4) if args.jobs is None else args.jobs)
     except KeyboardInterrupt:
         kill_all_workers()
         raise
     finally:
         if progress:
             progress.stop()
-    print_parity(rows, skipped, wide=args.wide, shape=args.shape and shape)
-    if args.json:
+    from ..bench.parity_doc import document
+    doc = document(shape, {c: cellslib.get(c).record() for c in sorted({r.cell for r in rows})},
+                   rows, skipped)
+    if to_stdout:
+        import json
+        print(json.dumps(doc, indent=1))
+    else:
+        print_parity(rows, skipped, wide=args.wide, shape=args.shape and shape)
+    if args.out:
         from ..atomic import write_json_atomic
-        write_json_atomic(args.json, {"schema": "rnnperf.parity/1", "shape": shape,
-                                      "cells": {c: cellslib.get(c).record()
-                                                for c in sorted({r.cell for r in rows})},
-                                      "rows": [r.as_json() for r in rows],
-                                      "skipped": [{"engine": n, "reason": r} for n, r in skipped]})
+        write_json_atomic(args.out, doc)
     bad = [r for r in rows if r.status not in ("ok", "unavailable")]
     unavailable = [r for r in rows if r.status == "unavailable"]
     if bad:

@@ -7,29 +7,39 @@ from __future__ import annotations
 import argparse
 
 from ..bench.compare import DEFAULT_THRESHOLD
-from .args import add_wide_arg
+from ..model.spec import TASKS
+from .args import Deprecated, add_wide_arg
 
 
 def register(sub) -> None:
     c = sub.add_parser("compare", help="compare two results documents (regression gate)")
-    c.add_argument("base", metavar="BASE.json")
-    c.add_argument("new", metavar="NEW.json")
+    c.add_argument("base", metavar="BASE.json", help="the results document to compare against")
+    c.add_argument("new", metavar="NEW.json", help="the results document under test")
     c.add_argument("--threshold", default=f"{DEFAULT_THRESHOLD:.0%}",
                    help="slowdown allowed beyond the IQRs (default %(default)s)")
     c.set_defaults(func=cmd_compare)
 
     t = sub.add_parser("table", help="print a results document as a table (or Markdown)")
-    t.add_argument("results", metavar="RESULTS.json")
+    t.add_argument("results", metavar="RESULTS.json", help="a results document (bench --out)")
     t.add_argument("--markdown", action="store_true", help="a Markdown table, for docs")
+    t.add_argument("--task", choices=TASKS, help="only this task's measurements")
+    t.add_argument("--shape", metavar="T=..,B=..,I=..,H=..[,O=..]",
+                   help="only this shape's measurements (O defaults to 10)")
+    t.add_argument("--columns", metavar="A,B,...",
+                   help="with --markdown: these columns, in this order (names as in the "
+                        "header, e.g. 'profile,median ms,x baseline')")
     t.add_argument("--baseline", default="torch", help="engine the speed-ups are relative to "
                    "(default %(default)s)")
     add_wide_arg(t)
     t.set_defaults(func=cmd_table)
 
     pl = sub.add_parser("plot", help="plot a results document to a PNG")
-    pl.add_argument("results", metavar="RESULTS.json")
-    pl.add_argument("-o", "--output", default="rnnperf.png", help="PNG (default %(default)s)")
-    pl.add_argument("--title")
+    pl.add_argument("results", metavar="RESULTS.json", help="a results document (bench --out)")
+    pl.add_argument("-o", "--out", default="rnnperf.png", metavar="FILE.png",
+                    help="the PNG to write (default %(default)s)")
+    pl.add_argument("--output", dest="out", action=Deprecated, instead="--out",
+                    metavar="FILE.png")
+    pl.add_argument("--title", help="the figure's title (default: the CPU and its cores)")
     pl.add_argument("--x", choices=("T", "B", "I", "H"), type=str.upper,
                     help="cost curves instead: time per step against this shape key on log-log "
                          "axes, one panel per value of the other keys, the fitted slope in "
@@ -56,12 +66,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_table(args: argparse.Namespace) -> int:
     from ..bench import results
+    from ..errors import ConfigError
     from ..bench.table import markdown_table, render_results
+    from ..bench.plan import parse_shape
+    from ..bench.table import pick_columns
     doc = results.load(args.results)
+    columns = pick_columns(args.columns)
+    if columns and not args.markdown:
+        raise ConfigError("--columns: only with --markdown")
+    shape = parse_shape(args.shape) if args.shape else None
+    chosen = [m for m in doc.results if (args.task is None or m.task == args.task)
+              and (shape is None or m.shape == shape)]
     if args.markdown:
-        print(markdown_table(doc.results, args.baseline))
+        print(markdown_table(chosen, args.baseline, columns))
     else:
-        render_results(doc.results, baseline=args.baseline, wide=args.wide)
+        render_results(chosen, baseline=args.baseline, wide=args.wide)
     return 0
 
 
@@ -73,10 +92,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.x is None:
         if args.y or args.at:
             raise ConfigError(f"--{'y' if args.y else 'at'}: only with --x (cost curves)")
-        print(plot(results.load(args.results), args.output, args.title))
+        print(plot(results.load(args.results), args.out, args.title))
         return 0
     at = parse_at(args.at, args.x)
-    path, slopes = plot_curves(results.load(args.results), args.output, args.x,
+    path, slopes = plot_curves(results.load(args.results), args.out, args.x,
                                args.y or "time", at, args.title)
     print(path)
     print("\n".join(slopes))

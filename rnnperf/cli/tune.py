@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from ..model.spec import TASKS
-from .args import (add_dask_args, add_profile_args, add_progress_arg, add_sweep_args,
-                   add_wide_arg)
+from .args import (Deprecated, add_dask_args, add_engines_arg, add_profile_args,
+                   add_progress_arg, add_sweep_args, add_wide_arg, engine_selection, print_skipped)
 
 
 def register(sub) -> None:
@@ -17,10 +18,17 @@ def register(sub) -> None:
                                     "as an rc file",
                        description="Measure every point of a flag space (each in its own worker, "
                                    "each checked for parity) and write the fastest as an rc.")
-    p.add_argument("--shape", required=True, metavar="T=..,B=..,I=..,H=..[,O=..]")
-    p.add_argument("--task", choices=TASKS, default="train")
-    p.add_argument("--space", metavar="FILE.toml", help="a [space] table of key = [values]")
-    p.add_argument("--engines", metavar="A,B,...", help="restrict the engine key to these")
+    p.add_argument("--shape", required=True, metavar="T=..,B=..,I=..,H=..[,O=..]",
+                   help="the shape to tune for: sequence length T, batch B, input width I, "
+                        "hidden width H, classes O (default 10)")
+    p.add_argument("--task", choices=TASKS, default="train",
+                   help="what is timed: the forward pass, or a whole SGD step "
+                        "(default %(default)s)")
+    p.add_argument("--space", metavar="FILE.toml|gpu",
+                   help="a TOML file whose [space] table of key = [values] replaces those keys "
+                        "of the default (CPU) space, or gpu: the built-in space for a CUDA "
+                        "device, exit 3 without one (docs/guide.md, 'Tune for your hardware')")
+    add_engines_arg(p, what="the space's engine key is these")
     add_profile_args(p)
     p.add_argument("--out", required=True, metavar="BEST.theanorc", help="the winner's rc file")
     p.add_argument("--results", metavar="SWEEP.json",
@@ -40,9 +48,11 @@ def add_strategy_args(p) -> None:
                         "... (default); exhaustive: every point at full length")
     p.add_argument("--eta", type=int, default=3, metavar="N",
                    help="halving keeps the best 1/N of each rung (default %(default)s)")
-    p.add_argument("--prewarm", type=int, default=min(os.cpu_count() or 1, 4), metavar="N",
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="halving: compile every distinct function first, N engines at a time "
                         "(compiles are no measurement; 0: off; default the cores, at most 4)")
+    p.add_argument("--prewarm", type=int, dest="jobs", action=Deprecated, instead="--jobs",
+                   metavar="N")
     p.add_argument("--budget", metavar="DURATION",
                    help="stop after this long (90s, 10m, 1h) with the best point so far; "
                         "halving only")
@@ -58,7 +68,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
     shape = parse_shape(args.shape)
     if Path(args.out).is_dir():
         raise ConfigError(f"--out {args.out}: is a directory; it names the rc file to write")
-    jobs = expand(build_space(args.space, args.engines), shape, args.task, args.flags, args.rc)
+    args.engine_aliases = ("pytensor",)      # engine=pytensor picks its backend from mode=
+    selection = engine_selection(args)
+    print_skipped(selection, file=sys.stderr)
+    jobs = expand(build_space(args.space, ",".join(selection.names) if args.engines else None),
+                  shape, args.task, args.flags, args.rc)
     from ..bench.cell_check import check_cells, fd_failures
     # a user's cell: its step checked, its FLOPs counted, its reference for parity on promotion
     fd_failures(check_cells([j.config for j in jobs], jobs=jobs, reference=True))
@@ -71,7 +85,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                            progress=not args.no_progress,
                            scheduler=args.scheduler or ("local" if args.dask else None),
                            connect_timeout=args.connect_timeout, strategy=args.strategy,
-                           eta=args.eta, budget=budget, prewarm=args.prewarm)
+                           eta=args.eta, budget=budget, prewarm=args.jobs)
     choose(doc, jobs, out, sweep, f"rnnperf tune: {shape_label(shape)} {args.task}", args.wide,
            cut=cut)
     return 0
@@ -84,8 +98,10 @@ def strategy_budget(args):
     from ..tune.budget import Budget, parse_budget
     if args.eta < 2:
         raise ConfigError(f"--eta {args.eta}: must be at least 2")
-    if args.prewarm < 0:
-        raise ConfigError(f"--prewarm {args.prewarm}: must be 0 (off) or more")
+    if args.jobs is None:
+        args.jobs = min(os.cpu_count() or 1, 4)
+    if args.jobs < 0:
+        raise ConfigError(f"--jobs {args.jobs}: must be 0 (off) or more")
     if args.budget is None:
         return Budget()
     seconds = parse_budget(args.budget)

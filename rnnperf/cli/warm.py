@@ -3,24 +3,28 @@
 
 from __future__ import annotations
 
-from .args import add_plan_args, plan_from_args
+from .args import add_plan_args, add_timeout_arg, plan_from_args, print_skipped
 
 
 def register(sub) -> None:
     p = sub.add_parser("warm", help="pre-compile profiles x shapes x tasks into the caches")
     add_plan_args(p)
-    p.add_argument("--timeout", type=float, default=900.0)
-    p.add_argument("--json", action="store_true")
+    add_timeout_arg(p)
+    p.add_argument("--json", action="store_true",
+                   help="print the rows as JSON on stdout instead of the table")
     p.set_defaults(func=cmd_warm)
 
 
 def cmd_warm(args) -> int:
     import json
+    import sys
 
     from ..bench import warm
     rows = warm.warm(plan_from_args(args), args.timeout)
     if args.json:
         print(json.dumps(rows, indent=1))
+        print_skipped(args.selection, file=sys.stderr)
     else:
         warm.render(rows)
+        print_skipped(args.selection)
     return warm.exit_code(rows)

@@ -4,5 +4,5 @@ Importing this package imports the registry only; an engine module is imported b
 :func:`load`, inside a worker process or the in-process API, never in a benchmark's parent.
 """
 
-from .registry import (FORMULATIONS, REGISTRY, EngineSpec, availability, get, load,  # noqa: F401
-                       names, register)
+from .registry import (FORMULATIONS, REGISTRY, EngineSpec, Selection,  # noqa: F401
+                       availability, get, load, names, register, select)

@@ -178,3 +178,40 @@ register(EngineSpec("torch", "torch_engine", "TorchEngine", ("torch",), ("cpu", 
 register(EngineSpec("jax", "jax_engine", "JaxEngine", ("jax",), ("cpu", "cuda"),
                     "peer: hand-written jax.lax.scan + jax.grad, jitted", peak_library="jax",
                     extra="jax", cell_parts=("jax_step",)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """What ``--engines`` asked for. ``all`` means every engine that can run here: the ones that
+    cannot are kept in :attr:`skipped` with the reason, which every command prints and records
+    instead of dropping them silently (``--require-all`` turns a skip into exit 3)."""
+
+    names: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...] = ()
+    everything: bool = False
+
+    def require_all(self) -> None:
+        """Exit 3 (:class:`Unavailable`) naming the first engine ``all`` could not run."""
+        if self.skipped:
+            name, reason = self.skipped[0]
+            more = f" (and {len(self.skipped) - 1} more)" if len(self.skipped) > 1 else ""
+            raise Unavailable(f"--require-all: engine {name} is not available: {reason}{more}")
+
+
+def select(text: str | None, allow: tuple[str, ...] = ()) -> Selection:
+    """Parse an ``--engines`` value: comma-separated registry names (unknown ones are one line,
+    exit 2), or ``all``. ``allow`` admits extra names (tune's ``pytensor``, picked by ``mode=``)."""
+    names = list(dict.fromkeys(t.strip() for t in (text or "").split(",") if t.strip()))
+    if "all" in names:
+        if len(names) > 1:
+            raise ConfigError(f"--engines {text}: 'all' stands alone (every engine that can "
+                              "run here)")
+        ready, skipped = [], []
+        for name in REGISTRY:
+            ok, reason, _ = availability(name)
+            (ready.append(name) if ok else skipped.append((name, reason)))
+        return Selection(tuple(ready), tuple(skipped), everything=True)
+    for name in names:
+        if name not in allow:
+            get(name)
+    return Selection(tuple(names))

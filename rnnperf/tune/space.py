@@ -19,6 +19,31 @@ def default_space() -> dict[str, list[str]]:
             "formulation": list(flags.FORMULATIONS)}
 
 
+#: spaces built in, by name (``--space gpu``): what can win on the device, float32 throughout
+#: (``floatX`` is the user's choice of precision, not a speed knob). On cuda: the engines whose
+#: arrays live there, products in float32 or TF32 (a tf32 point is judged against TF32's own
+#: tolerance, rnnperf.bench.parity.tolerance), formulations seed and hoisted (fused is C, CPU).
+BUILTIN_SPACES = {
+    "gpu": {"device": ["cuda"], "engine": ["torch", "jax", "pytensor-jax", "pytensor-pytorch"],
+            "floatX": ["float32"], "matmul_precision": ["float32", "tf32"],
+            "formulation": ["seed", "hoisted"]},
+}
+
+
+def builtin_space(name: str) -> dict[str, list[str]]:
+    """A built-in space; ``gpu`` exits 3 in one line where no NVIDIA GPU is seen, before any
+    worker starts, and keeps the engines installed here."""
+    from .. import engines
+    from ..bench.machine import gpus
+    from ..errors import Unavailable
+    space = {k: list(v) for k, v in BUILTIN_SPACES[name].items()}
+    if "cuda" in space.get("device", ()) and not gpus():
+        raise Unavailable(f"--space {name}: no CUDA device here (nvidia-smi lists no GPU); run it "
+                          "on a GPU machine set up by scripts/bootstrap.sh gpu")
+    space["engine"] = [n for n in space["engine"] if engines.availability(n)[0]]
+    return space
+
+
 def read_space(path) -> dict[str, list[str]]:
     """The ``[space]`` table of a TOML file, every key and value validated; errors name both."""
     import tomllib
@@ -64,9 +89,12 @@ def read_space(path) -> dict[str, list[str]]:
 
 def build_space(space_file, engines_arg) -> dict[str, list[str]]:
     from .. import engines
-    space = default_space()
-    if space_file:
-        space.update(read_space(space_file))
+    if space_file in BUILTIN_SPACES:
+        space = builtin_space(space_file)
+    else:
+        space = default_space()
+        if space_file:
+            space.update(read_space(space_file))
     if engines_arg:
         names = [n.strip() for n in engines_arg.split(",") if n.strip()]
         for name in names:
