@@ -105,7 +105,7 @@ SPARSE = {"pytensor-c": {("seed", "gru", True), ("seed", "lstm", False),
 
 
 def _cases():
-    slow = pytest.mark.slow
+    matrix = (pytest.mark.slow, pytest.mark.matrix)
     engines = [("pytensor-c", ("seed", "hoisted", "fused"), ""),
                ("pytensor-jax", ("seed", "hoisted"), ""),
                ("pytensor-jax", ("hoisted",), ",function_cache=False"),
@@ -123,7 +123,7 @@ def _cases():
                     yield pytest.param(name, formulation, cell, batched, more,
                                        id=f"{tag}-{formulation}-{cell}-"
                                           f"{'batched' if batched else 'single'}",
-                                       marks=() if core else slow)
+                                       marks=() if core else matrix)
 
 
 @pytest.mark.parametrize("name,formulation,cell,batched,more", list(_cases()))

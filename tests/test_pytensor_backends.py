@@ -41,7 +41,7 @@ def engine_for(name, dtype, formulation="seed", more=""):
 
 
 def _cases():
-    slow = pytest.mark.slow
+    slow = (pytest.mark.slow, pytest.mark.matrix)  # `rnnperf parity --engines all` runs them all
     for dtype in ("float64", "float32"):
         for batched in (True, False):
             for check in CHECKS:

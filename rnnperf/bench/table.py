@@ -144,10 +144,11 @@ def busy_lines(measurements) -> list[str]:
 
 def markdown_table(measurements, baseline: str = "torch", columns=None) -> str:
     """The table in Markdown, for docs; ``columns`` picks and orders columns by name (default
-    every one)."""
+    every one). The speed-up column is headed by its baseline, ``x torch``, as in the terminal."""
     picked = [COLUMNS.index(c) for c in columns] if columns else range(len(COLUMNS))
     right = [TABLE_COLUMNS[i].right for i in picked]
-    lines = ["| " + " | ".join(COLUMNS[i] for i in picked) + " |",
+    names = [f"x {baseline}" if COLUMNS[i] == "x baseline" else COLUMNS[i] for i in picked]
+    lines = ["| " + " | ".join(names) + " |",
              "|" + "".join(" ---: |" if r else " --- |" for r in right)]
     lines += ["| " + " | ".join(row[i] for i in picked) + " |"
               for row in result_rows(measurements, baseline)]

@@ -16,6 +16,25 @@ from .args import (add_dask_args, add_plan_args, add_progress_arg, add_sweep_arg
                    add_wide_arg, plan_from_args, print_skipped)
 
 
+#: what each command's exit status means, and what it writes (docs/cli.md; the module
+#: docstring says the same at more length)
+EXIT_CODES = {
+    "bench": {0: "every measurement ran (and, with --compare, no regression)",
+              1: "a measurement failed (NaN included) or timed out, or a worker lost twice on "
+                 "Dask; with --compare, a regression",
+              2: "bad usage or configuration: a bad flag, shape or grid, an existing --out "
+                 "without --resume or --force, a corrupt or foreign results document",
+              3: "nothing failed but an engine was unavailable; Dask not installed, or a "
+                 "--scheduler that cannot be reached or has no bench worker (before any file "
+                 "is written)"},
+}
+WRITES = {
+    "bench": "--out (default results.json): the rnnperf.results/3 document, rewritten "
+             "atomically after every measurement so that --resume can continue it; the "
+             "engines' compile caches",
+}
+
+
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark profiles x shapes x tasks, one worker each",
                        description="Benchmark each profile x shape x task in its own worker "

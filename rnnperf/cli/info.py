@@ -8,6 +8,20 @@ from ..ui import Column, stdout_console, table
 from .args import add_profile_args, add_wide_arg, load_config
 
 
+#: what each command's exit status means, and what it writes (docs/cli.md shows them; the
+#: generator is :mod:`rnnperf.cli.reference`)
+EXIT_CODES = {
+    "flags": {0: "the effective profile was printed",
+              2: "a bad key or value in --flags, an rc file or the environment (the line names "
+                 "the source and the token), or an --rc file that cannot be read"},
+    "engines": {0: "the list was printed; an engine that cannot run here is a row, not an error"},
+}
+WRITES = {
+    "flags": "nothing: the table (or --json) on stdout",
+    "engines": "nothing: the table (or --json) on stdout",
+}
+
+
 def register(sub) -> None:
     p = sub.add_parser("flags", help="print the effective configuration and where each value "
                                      "came from")

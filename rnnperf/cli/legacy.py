@@ -5,6 +5,18 @@ from __future__ import annotations
 import json
 
 
+#: what each command's exit status means, and what it writes (docs/cli.md)
+EXIT_CODES = {
+    "legacy": {0: "setup: the venv is ready; status: the venv is ready (its facts as JSON)",
+               3: "setup: the interpreter does not run, or creating the venv or pip failed; "
+                  "status: the venv is not ready"},
+}
+WRITES = {
+    "legacy": "setup: the venv at $RNNPERF_LEGACY_VENV, else $XDG_CACHE_HOME/rnnperf/theano-venv "
+              "(~/.cache/rnnperf/theano-venv), marked ready last; status: nothing",
+}
+
+
 def register(sub) -> None:
     p = sub.add_parser("legacy", help="build or inspect the legacy Theano 1.0.5 venv")
     p.add_argument("action", choices=("setup", "status"),

@@ -14,6 +14,23 @@ from .args import (add_engines_arg, add_profile_args, add_progress_arg, add_time
                    add_wide_arg, engine_selection, load_config)
 
 
+#: what each command's exit status means, and what it writes (docs/cli.md)
+EXIT_CODES = {
+    "parity": {0: "every row agrees with the float64 NumPy oracle within its dtype's tolerance",
+               1: "a row disagrees, or its worker failed or timed out; or a user cell's float64 "
+                  "reference disagrees with finite differences",
+               2: "bad usage: an unknown engine, cell, dtype or formulation, --engines with "
+                  "engine= or mode= in --flags, a cell an engine named explicitly cannot run, "
+                  "--jobs below 1, --require-all without --engines all",
+               3: "the engine asked for (by name or by the profile) is not available here; with "
+                  "--engines all --require-all, any engine"},
+}
+WRITES = {
+    "parity": "--out FILE: the rnnperf.parity/1 document (docs/parity.schema.json), written "
+              "atomically; the engines' compile caches",
+}
+
+
 def register(sub) -> None:
     p = sub.add_parser("parity", help="compare engines with the float64 NumPy oracle",
                        description="Run each engine x cell x dtype x formulation in its own "
@@ -54,13 +71,18 @@ def _split(text: str | None) -> list[str]:
 
 
 def parity_profiles(args, base: flagslib.Config):
-    """Expand ``--engines``/``--dtypes``/``--formulations`` into (config, explicit) pairs."""
+    """Expand ``--engines``/``--dtypes``/``--formulations`` into the configs to run, what was not
+    run and why, whether the engines were named, and which of the not-run are engines absent
+    here. A formulation the cell cannot run, which nobody named, is listed, not counted as
+    absent: a user's cell on pytensor-c runs ``seed``, and that is a pass, not an exit 3."""
     from .. import engines
     skipped: list[tuple[str, str]] = []
+    absent: list[tuple[str, str]] = []
     if args.engines:
         selection = engine_selection(args)    # unknown names: exit 2, before anything runs
         names, explicit = list(selection.names), not selection.everything
         skipped += selection.skipped
+        absent += selection.skipped
         dtypes = _split(args.dtypes) or ["float32", "float64"]
     else:
         if args.require_all:
@@ -75,6 +97,7 @@ def parity_profiles(args, base: flagslib.Config):
         ok, reason, _ = engines.availability(name)
         if not ok:
             skipped.append((name, reason))
+            absent.append((name, reason))
             continue
         spec = engines.get(name)
         family = spec.has_formulations
@@ -101,7 +124,7 @@ def parity_profiles(args, base: flagslib.Config):
                     if args.engines and spec.mode:
                         extra += f",mode={spec.mode}"
                     out.append(flagslib.load(flags=(args.flags or []) + [extra], rc=args.rc))
-    return out, list(dict.fromkeys(skipped)), explicit
+    return out, list(dict.fromkeys(skipped)), explicit, absent
 
 
 def parity_cells_arg(text: str | None, base: flagslib.Config) -> list[str]:
@@ -124,7 +147,7 @@ def cmd_parity(args) -> int:
     base = load_config(args)
     if args.engines and args.flags and any("engine=" in f or "mode=" in f for f in args.flags):
         raise ConfigError("--engines and an engine= or mode= in --flags contradict each other")
-    configs, skipped, explicit = parity_profiles(args, base)
+    configs, skipped, explicit, absent = parity_profiles(args, base)
     from ..bench.cell_check import check_cells, fd_failures
     reports = check_cells(configs, reference=True, parity_shape=shape, timeout=args.timeout)
     to_stdout = args.json == "-"             # --json: the document is stdout's only content
@@ -164,9 +187,9 @@ def cmd_parity(args) -> int:
                                  if p != "-") for r in bad})
         print(f"rnnperf parity: FAILED for {', '.join(names)}", file=sys.stderr)
         return 1
-    if explicit and (skipped or unavailable):
-        what = [n for n, _ in skipped] + [r.engine for r in unavailable]
-        reasons = [r for _, r in skipped] + [r.error or "" for r in unavailable]
+    if explicit and (absent or unavailable):
+        what = [n for n, _ in absent] + [r.engine for r in unavailable]
+        reasons = [r for _, r in absent] + [r.error or "" for r in unavailable]
         raise Unavailable(f"engine {what[0]} is not available: {reasons[0]}")
     return 0
 
@@ -235,7 +258,7 @@ def summary(rows, skipped) -> str:
                 key=lambda rw: severity(rw[1]), default=None)
     where = (f"; worst relative error {_fmt(worst[1].max_rel)} ({worst[0].engine}, "
              f"{worst[1].quantity})" if worst else "")
-    not_run = f"; {len(skipped)} engine(s) not run" if skipped else ""
+    not_run = f"; {len(skipped)} not run (listed above)" if skipped else ""
     if len(ok) == len(rows):
         return f"all {len(rows)} rows agree with the float64 oracle{where}{not_run}"
     return (f"{len(rows) - len(ok)} of {len(rows)} rows do not agree with the float64 oracle"

@@ -11,6 +11,25 @@ from ..model.spec import TASKS
 from .args import Deprecated, add_wide_arg
 
 
+#: what each command's exit status means, and what it writes (docs/cli.md)
+EXIT_CODES = {
+    "compare": {0: "no measurement is slower than the threshold beyond the IQRs",
+                1: "a regression",
+                2: "a missing, corrupt or foreign results document, or a bad --threshold"},
+    "table": {0: "the table was printed",
+              2: "a missing, corrupt or foreign results document, a bad --shape, --columns "
+                 "without --markdown or naming an unknown column"},
+    "plot": {0: "the PNG was written and its path printed (with --x, each panel's fitted slope)",
+             2: "a missing, corrupt or foreign results document, --y or --at without --x, a bad "
+                "--at, -o naming a directory, or nothing to plot"},
+}
+WRITES = {
+    "compare": "nothing: the comparison on stdout",
+    "table": "nothing: the table (or Markdown) on stdout",
+    "plot": "-o/--out (default rnnperf.png; .png added to a name without a suffix)",
+}
+
+
 def register(sub) -> None:
     c = sub.add_parser("compare", help="compare two results documents (regression gate)")
     c.add_argument("base", metavar="BASE.json", help="the results document to compare against")

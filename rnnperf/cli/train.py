@@ -23,6 +23,19 @@ TRAIN_DEFAULTS = {  # README states what they reach
 }
 
 
+#: what each command's exit status means, and what it writes (docs/cli.md)
+EXIT_CODES = {
+    "train": {0: "trained; the loss per epoch and the held-out accuracy were printed",
+              1: "training diverged (the final loss is not finite)",
+              2: "bad usage: a bad flag, or --epochs, --batch, --hidden or --lr not positive",
+              3: "the profile's engine or device is not available here"},
+}
+WRITES = {
+    "train": "nothing but the engine's compile caches: the report on stdout (--json: one object, "
+             "the progress on stderr)",
+}
+
+
 def register(sub) -> None:
     p = sub.add_parser("train", help="train on a real or synthetic data set and report accuracy",
                        description="Train the model with SGD on a bundled data set and report "

@@ -13,6 +13,26 @@ from .args import (Deprecated, add_dask_args, add_engines_arg, add_profile_args,
                    add_progress_arg, add_sweep_args, add_wide_arg, engine_selection, print_skipped)
 
 
+#: what each command's exit status means, and what it writes (docs/cli.md; the package
+#: docstring of :mod:`rnnperf.tune` says the same)
+EXIT_CODES = {
+    "tune": {0: "a winner was written to --out",
+             1: "no point passed parity and measured ok (or --budget ran out first): no rc "
+                "written; or a user cell's reference fails its finite-difference check",
+             2: "bad usage: an unknown key or value in the space file, unparsable TOML, an empty "
+                "space, --out a directory, an existing sweep document without --resume or "
+                "--force, a bad --eta, --jobs or --budget",
+             3: "--space gpu without a CUDA device; with --engines all --require-all, an engine "
+                "missing; Dask missing, or a scheduler that cannot be reached or has no bench "
+                "worker"},
+}
+WRITES = {
+    "tune": "--out: the winner's rc file, with the figures it was chosen on as a comment header; "
+            "--results (default <out>.sweep.json): the sweep's rnnperf.results/3 document, "
+            "saved after every point; <out>.png: the sweep's plot; the engines' compile caches",
+}
+
+
 def register(sub) -> None:
     p = sub.add_parser("tune", help="sweep profiles, reject parity failures, write the fastest "
                                     "as an rc file",

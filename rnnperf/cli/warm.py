@@ -6,6 +6,20 @@ from __future__ import annotations
 from .args import add_plan_args, add_timeout_arg, plan_from_args, print_skipped
 
 
+#: what each command's exit status means, and what it writes (docs/cli.md)
+EXIT_CODES = {
+    "warm": {0: "every profile x shape x task compiled, cold then from the caches",
+             1: "a worker failed or timed out",
+             2: "bad usage: a bad flag, shape or grid, an unknown engine",
+             3: "nothing failed but an engine was unavailable"},
+}
+WRITES = {
+    "warm": "the engines' compile caches only: PyTensor's compiledir (~/.pytensor unless "
+            "base_compiledir= says otherwise), and under $XDG_CACHE_HOME/rnnperf "
+            "(~/.cache/rnnperf) JAX's compilation cache and the pytensor-jax function cache",
+}
+
+
 def register(sub) -> None:
     p = sub.add_parser("warm", help="pre-compile profiles x shapes x tasks into the caches")
     add_plan_args(p)
