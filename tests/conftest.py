@@ -39,3 +39,11 @@ def shared_compile_caches(monkeypatch):
     """JAX's persistent cache and PyTensor's compiledir live under HOME: the modules that compile
     share them across runs with ``pytest.mark.usefixtures("shared_compile_caches")``."""
     monkeypatch.setenv("HOME", REAL_HOME)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: twice the cores on a small box. A test here spends much of its time waiting
+    (for a worker process to start, for the compile lock another test holds, for a hang to time
+    out), and a second test per core fills those waits; on a large box the cores alone do."""
+    cores = os.cpu_count() or 1
+    return 2 * cores if cores <= 4 else cores

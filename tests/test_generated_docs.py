@@ -59,3 +59,10 @@ def test_the_readme_opens_with_the_two_commands_and_ci_runs_the_second():
 
 def test_the_readme_stays_short():
     assert len((ROOT / "README.md").read_text().splitlines()) < 120
+
+
+def test_ci_md_shows_the_workflow_that_runs():
+    import re
+    shown = re.search(r"```yaml\n(.*?)```", (ROOT / "docs" / "ci.md").read_text(), re.S).group(1)
+    assert shown == (ROOT / ".github" / "workflows" / "bench.yml").read_text(), \
+        "docs/ci.md's workflow differs from .github/workflows/bench.yml"
