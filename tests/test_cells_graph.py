@@ -104,8 +104,12 @@ SPARSE = {"pytensor-c": {("seed", "gru", True), ("seed", "lstm", False),
                              ("hoisted", "gru", False)}}
 
 
+EARLY = ("pytensor-c", "pytensor-numba")
+
+
 def _cases():
     matrix = (pytest.mark.slow, pytest.mark.matrix)
+    early = pytest.mark.slow    # a cold C or Numba compile: started first under xdist
     engines = [("pytensor-c", ("seed", "hoisted", "fused"), ""),
                ("pytensor-jax", ("seed", "hoisted"), ""),
                ("pytensor-jax", ("hoisted",), ",function_cache=False"),
@@ -123,7 +127,8 @@ def _cases():
                     yield pytest.param(name, formulation, cell, batched, more,
                                        id=f"{tag}-{formulation}-{cell}-"
                                           f"{'batched' if batched else 'single'}",
-                                       marks=() if core else matrix)
+                                       marks=(early if name in EARLY else ()) if core
+                                       else matrix)
 
 
 @pytest.mark.parametrize("name,formulation,cell,batched,more", list(_cases()))

@@ -49,6 +49,9 @@ def _cases():
                 yield pytest.param("pytensor-jax", dtype, "seed", batched, check,
                                    id=f"jax-{dtype}-{variant}-{check}")
                 core = dtype == "float64" and batched and check in ("gradients", "train_step")
+                # Numba compiles a scan's gradient cold in minutes (195 s here): its core point
+                # is the forward graph; its gradients are the matrix's (rnnperf parity runs them)
+                numba_core = dtype == "float64" and batched and check in ("forward", "loss")
                 # the default formulation: its pullback reads each sequence's final state at
                 # its length, and data() pads with random values that must not leak in
                 yield pytest.param("pytensor-jax", dtype, "hoisted", batched, check,
@@ -56,11 +59,12 @@ def _cases():
                                    marks=() if core else slow)
                 yield pytest.param("pytensor-numba", dtype, "seed", batched, check,
                                    id=f"numba-{dtype}-{variant}-{check}",
-                                   marks=() if core else slow)
+                                   marks=pytest.mark.slow if numba_core else slow)
                 # pytensor-c's default: the hoisted graph with C-kernel loops
                 yield pytest.param("pytensor-c", dtype, "fused", batched, check,
                                    id=f"c-fused-{dtype}-{variant}-{check}",
-                                   marks=() if core or check == "train_step" else slow)
+                                   marks=pytest.mark.slow if core or check == "train_step"
+                                   else slow)
 
 
 @pytest.mark.parametrize("name,dtype,formulation,batched,check", list(_cases()))

@@ -167,6 +167,7 @@ def test_graph_flops_of_the_example_cells():
 
 
 @pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
+@pytest.mark.slow
 def test_reference_agrees_with_the_handwritten_oracle(cell):
     pytest.importorskip("pytensor")
     from rnnperf.bench import parity
@@ -182,6 +183,7 @@ def test_reference_agrees_with_the_handwritten_oracle(cell):
             assert np.max(np.abs(got[quantity] - value)) / scale < 1e-10, (variant, quantity)
 
 
+@pytest.mark.slow
 def test_gru_step_as_a_user_cell_gives_the_builtin_seed_numbers(tmp_path):
     """The built-in GRU's required part alone, loaded as a user's cell, on pytensor-jax's seed
     formulation in float64: the built-in's numbers to 1e-12."""
@@ -203,6 +205,7 @@ def test_gru_step_as_a_user_cell_gives_the_builtin_seed_numbers(tmp_path):
         np.testing.assert_allclose(user[quantity], value, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_finite_differences_catch_a_wrong_gradient(tmp_path):
     """A step whose gradient is wrong (forward the identity, gradient doubled) fails the check
     that gates parity, and the examples pass it."""
@@ -223,6 +226,7 @@ def test_finite_differences_catch_a_wrong_gradient(tmp_path):
 
 # --- the commands --------------------------------------------------------------------------------
 @pytest.mark.usefixtures("shared_compile_caches")
+@pytest.mark.slow
 def test_parity_of_a_user_cell_on_jax(tmp_path):
     out = rnnperf("parity", "--flags", f"cell={INDRNN},engine=pytensor-jax", "--out",
                   str(tmp_path / "p.json"))
@@ -235,6 +239,7 @@ def test_parity_of_a_user_cell_on_jax(tmp_path):
 
 
 @pytest.mark.usefixtures("shared_compile_caches")
+@pytest.mark.slow
 def test_bench_records_the_cell_its_hash_and_its_graph_flops(tmp_path):
     out = rnnperf("bench", "--flags", f"cell={MGU}", "--engines", "pytensor-jax", "--shape",
                   "T=10,B=4,I=5,H=6,O=3", "--task", "train", "--min-time", "0.01",
@@ -248,6 +253,7 @@ def test_bench_records_the_cell_its_hash_and_its_graph_flops(tmp_path):
 
 
 @pytest.mark.usefixtures("shared_compile_caches")
+@pytest.mark.slow
 def test_tune_accepts_a_space_over_a_user_cell(tmp_path):
     space = tmp_path / "space.toml"
     space.write_text('[space]\nengine = ["pytensor-jax"]\nfloatX = ["float32"]\n'
@@ -260,6 +266,7 @@ def test_tune_accepts_a_space_over_a_user_cell(tmp_path):
 
 
 @pytest.mark.usefixtures("shared_compile_caches")
+@pytest.mark.slow
 def test_train_a_user_cell(tmp_path):
     out = rnnperf("train", "--data", "synthetic", "--flags", f"cell={MGU},engine=pytensor-jax",
                   "--epochs", "3", "--json")
