@@ -48,10 +48,3 @@ def pytest_xdist_auto_num_workers(config):
     cores = os.cpu_count() or 1
     return 2 * cores if cores <= 4 else cores
 
-
-def pytest_collection_modifyitems(config, items):
-    """The ``slow`` tests first, so that under xdist the long cold compiles start at once and
-    run beside the many short tests, instead of starting last and running alone (a fresh clone's
-    suite spent its last four minutes on a few of them). Stable: the order is otherwise kept,
-    and every xdist worker collects the same order."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
