@@ -76,9 +76,10 @@ def main(argv: list[str]) -> int:
     if argv:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
-    for line in stale():
+    found = stale()
+    for line in found:
         print(f"stale: {line} (run python scripts/generated_docs.py --write)")
-    return 1 if stale() else 0
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

@@ -3,28 +3,20 @@ on their own, sizes within bounds, and docs/architecture.md's picture drawn from
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("architecture", ROOT / "scripts" /
-                                                  "architecture.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def arch():
-    return load_script()
+    return load_script("architecture")
 
 
 def test_the_package_breaks_no_rule(arch):

@@ -5,11 +5,11 @@ without a default rendered as ``None``."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
+from script_loader import load_script
 
 from rnnperf import cli
 from rnnperf.cli import reference
@@ -30,11 +30,7 @@ def page() -> str:
 
 @pytest.fixture
 def script():
-    spec = importlib.util.spec_from_file_location("cli_reference",
-                                                  ROOT / "scripts" / "cli_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("cli_reference")
 
 
 def every_command():

@@ -3,21 +3,17 @@ output on the committed documents today."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def gen():
-    spec = importlib.util.spec_from_file_location("generated_docs",
-                                                  ROOT / "scripts" / "generated_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("generated_docs")
 
 
 def test_every_generated_block_is_fresh(gen):

@@ -3,13 +3,13 @@ wrong type or a non-finite figure in an ok measurement is one line, exit 2, in e
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import jsonschema
 import pytest
+from script_loader import load_script
 
 from rnnperf import cli
 from rnnperf.bench import results as res
@@ -17,14 +17,6 @@ from rnnperf.model.spec import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPE = {"T": 5, "B": 2, "I": 3, "H": 4, "O": 10}
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("results_schema",
-                                                  ROOT / "scripts" / "results_schema.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def valid_document() -> dict:
@@ -44,7 +36,7 @@ def write(path: Path, document: dict) -> str:
 
 # --- (a) the committed schema files are what the code generates -------------------------------
 def test_the_committed_schema_files_are_generated_from_the_code():
-    files = load_script().generated()
+    files = load_script("results_schema").generated()
     assert {p.name for p in files} == {"results.schema.json", "results-1.schema.json",
                                        "results-2.schema.json", "parity.schema.json"}
     for path, text in files.items():

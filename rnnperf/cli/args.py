@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..model.spec import TASKS
@@ -25,6 +26,12 @@ class Deprecated(argparse.Action):
         print(f"{parser.prog}: {option_string} is deprecated; use {self.instead}",
               file=sys.stderr)
         setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+def jobs_or_default(jobs: int | None) -> int:
+    """``--jobs`` unset: the cores, at most 4 (parity's lanes, tune's compiles; past four lanes
+    the engines' compile locks, not the cores, are what they wait on)."""
+    return min(os.cpu_count() or 1, 4) if jobs is None else jobs
 
 
 def add_timeout_arg(parser, what: str = "worker") -> None:

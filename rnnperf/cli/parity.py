@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 
 from .. import cells as cellslib
@@ -11,7 +10,7 @@ from .. import flags as flagslib
 from ..errors import ConfigError, Unavailable
 from ..ui import Column, print_lines, progress_bar, stdout_console, table
 from .args import (add_engines_arg, add_profile_args, add_progress_arg, add_timeout_arg,
-                   add_wide_arg, engine_selection, load_config)
+                   add_wide_arg, engine_selection, jobs_or_default, load_config)
 
 
 #: what each command's exit status means, and what it writes (docs/cli.md)
@@ -161,8 +160,7 @@ def cmd_parity(args) -> int:
     progress = progress_bar(len(configs), "parity",
                             enabled=len(configs) > 1 and not args.no_progress)
     try:
-        rows = run_lanes(configs, shape, args.timeout, progress,
-                         min(os.cpu_count() or 1, 4) if args.jobs is None else args.jobs)
+        rows = run_lanes(configs, shape, args.timeout, progress, jobs_or_default(args.jobs))
     except KeyboardInterrupt:
         kill_all_workers()
         raise

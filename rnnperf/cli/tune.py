@@ -4,13 +4,13 @@ rc file (:mod:`rnnperf.tune`, whose docstring has the space file and the exit co
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from ..model.spec import TASKS
 from .args import (Deprecated, add_dask_args, add_engines_arg, add_profile_args,
-                   add_progress_arg, add_sweep_args, add_wide_arg, engine_selection, print_skipped)
+                   add_progress_arg, add_sweep_args, add_wide_arg, engine_selection,
+                   jobs_or_default, print_skipped)
 
 
 #: what each command's exit status means, and what it writes (docs/cli.md; the package
@@ -118,8 +118,7 @@ def strategy_budget(args):
     from ..tune.budget import Budget, parse_budget
     if args.eta < 2:
         raise ConfigError(f"--eta {args.eta}: must be at least 2")
-    if args.jobs is None:
-        args.jobs = min(os.cpu_count() or 1, 4)
+    args.jobs = jobs_or_default(args.jobs)
     if args.jobs < 0:
         raise ConfigError(f"--jobs {args.jobs}: must be 0 (off) or more")
     if args.budget is None:
