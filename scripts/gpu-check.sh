@@ -9,14 +9,17 @@
 #                                         the wheels in DIR (made by scripts/gpu-wheels.sh DIR)
 #   scripts/gpu-check.sh --dry-run        print the phases and their commands, run nothing
 #   options: --venv PATH (for --wheels; default .venv-gpu), --only PHASE[,PHASE] (rerun some of
-#            install, tests, parity, bench; detect always runs), --timeout S (per worker, 120)
+#            install, tests, parity, bench, tune; detect always runs), --timeout S (per worker,
+#            120), --out-dir DIR (where the files go; default gpu-results), --tune-budget D
+#            (the tune's --budget, default 3m)
 #
 # Phases, each timed: detect (nvidia-smi, torch.cuda), install (--wheels only), tests (pytest -m
 # gpu tests/test_gpu.py), parity (rnnperf parity --flags device=cuda --engines all), bench (torch
 # on cuDNN, jax, pytensor-jax, pytensor-pytorch on cuda at RW and Small, train and forward,
-# float32 at matmul_precision=float32 and =tf32), table. Results: gpu-results/<date>.json, its
-# Markdown table <date>.md and the parity matrix <date>-parity.json; the last line says where to
-# copy them. Exit: 0 all passed, 1 a check failed, 2 bad usage, 3 no GPU here (one line).
+# float32 at matmul_precision=float32 and =tf32), table, tune (rnnperf tune --space gpu at RW,
+# train, under --tune-budget). Results: gpu-results/<date>.json, its Markdown table <date>.md,
+# the parity matrix <date>-parity.json, the tune's winner <date>.theanorc and its sweep
+# <date>.sweep.json; the last line says where to copy them. Exit: 0 all passed, 1 a check failed, 2 bad usage, 3 no GPU here (one line).
 #
 # Why a venv with --system-site-packages for --wheels: it sees the machine's torch, JAX and their
 # CUDA libraries as they are, while pip writes only into the venv; and each missing package is
@@ -29,10 +32,11 @@ help() { awk 'NR > 2 && /^#/ { sub(/^# ?/, ""); print; next } NR > 2 { exit }' "
 RW=T=100,B=32,I=128,H=256 SMALL=T=100,B=1,I=16,H=32
 BENCH_ENGINES=(torch jax pytensor-jax pytensor-pytorch)
 PRECISIONS=(float32 tf32)
-wheels="" venv=.venv-gpu dry=0 only="install,tests,parity,bench" worker_timeout=120
+wheels="" venv=.venv-gpu dry=0 only="install,tests,parity,bench,tune" worker_timeout=120
+out_dir=gpu-results tune_budget=3m
 
 usage() { echo "usage: scripts/gpu-check.sh [--dry-run] [--wheels DIR] [--venv PATH]" \
-               "[--only PHASES] [--timeout S]" >&2; exit 2; }
+               "[--only PHASES] [--timeout S] [--out-dir DIR] [--tune-budget D]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --dry-run) dry=1 ;;
@@ -40,6 +44,8 @@ while [ $# -gt 0 ]; do
         --venv) [ $# -ge 2 ] || usage; venv=$2; shift ;;
         --only) [ $# -ge 2 ] || usage; only=$2; shift ;;
         --timeout) [ $# -ge 2 ] || usage; worker_timeout=$2; shift ;;
+        --out-dir) [ $# -ge 2 ] || usage; out_dir=$2; shift ;;
+        --tune-budget) [ $# -ge 2 ] || usage; tune_budget=$2; shift ;;
         -h|--help) help; exit 0 ;;
         *) echo "gpu-check: unknown argument '$1'" >&2; usage ;;
     esac
@@ -48,13 +54,15 @@ done
 absolute() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }  # before the cd below
 [ -z "$wheels" ] || wheels=$(absolute "$wheels")
 [ "$venv" = .venv-gpu ] || venv=$(absolute "$venv")
+[ "$out_dir" = gpu-results ] || out_dir=$(absolute "$out_dir")
 cd "$(dirname "$0")/.."
 case "$worker_timeout" in
     ''|*[!0-9]*|0) echo "gpu-check: --timeout $worker_timeout: whole seconds > 0" >&2; exit 2 ;;
 esac
 for p in ${only//,/ }; do
-    case "$p" in install|tests|parity|bench) ;;
-        *) echo "gpu-check: --only $only: phases are install, tests, parity, bench" >&2; exit 2 ;;
+    case "$p" in install|tests|parity|bench|tune) ;;
+        *) echo "gpu-check: --only $only: phases are install, tests, parity, bench, tune" >&2
+           exit 2 ;;
     esac
 done
 if [ -n "$wheels" ] && [ "$dry" = 0 ] && [ ! -d "$wheels" ]; then
@@ -67,7 +75,6 @@ else
     base_python="${PYTHON:-.venv/bin/python}" py="${PYTHON:-.venv/bin/python}"
 fi
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
-out_dir=gpu-results
 results="$out_dir/$stamp.json"
 timings=() codes=()
 
@@ -149,6 +156,15 @@ install_wheels() {
     if [ ! -x "$venv/bin/python" ]; then
         run "$base_python" -m venv --system-site-packages "$venv" || return $?
     fi
+    # A venv made from a venv (the GPU image's python3 is one) sees the base interpreter's
+    # packages, not that venv's torch and JAX: name the machine Python's site folders in a .pth
+    echo "+ $base_python's site folders -> $venv's site-packages/gpu-check-base.pth"
+    if [ "$dry" = 0 ]; then
+        local purelib
+        purelib=$("$py" -c 'import sysconfig; print(sysconfig.get_path("purelib"))') || return $?
+        "$base_python" -c 'import site; print("\n".join(site.getsitepackages()))' \
+            > "$purelib/gpu-check-base.pth" || return $?
+    fi
     local missing=""
     if [ "$dry" = 1 ]; then
         echo "+ $py - $wheels  # the lines of $wheels/requirements-<X.Y>.txt not installed yet"
@@ -211,6 +227,12 @@ table() {
     "$py" -m rnnperf table "$results" --markdown > "$md" && cat "$md"
 }
 
+tune() {
+    run mkdir -p "$out_dir" || return $?
+    run "$py" -m rnnperf tune --space gpu --shape "$RW" --task train --budget "$tune_budget" \
+        --timeout "$worker_timeout" --no-progress --out "$out_dir/$stamp.theanorc"
+}
+
 verdict() {  # 1 if anything failed, else 2 (bad usage or config), else 3 (unavailable), else 0
     local rc worst=0
     for rc in "${codes[@]}"; do
@@ -235,6 +257,7 @@ fi
 if wants tests; then phase tests tests; fi
 if wants parity; then phase parity parity; fi
 if wants bench; then phase bench bench; phase table table; fi
+if wants tune; then phase tune tune; fi
 echo "gpu-check: time per phase: $(printf '%s, ' "${timings[@]}")total" \
      "$(since "$total_start" %.0f) s (budget: 360 s on an H100)"
 if [ "$dry" = 1 ]; then
@@ -244,6 +267,6 @@ if [ "$dry" = 1 ]; then
 fi
 code=$(verdict)
 echo "gpu-check: exit $code; results in $results (table ${results%.json}.md, parity" \
-     "$out_dir/$stamp-parity.json); to commit them: cp $results docs/gpu-performance.json &&" \
-     "cp ${results%.json}.md docs/gpu-performance.md"
+     "$out_dir/$stamp-parity.json, tune $out_dir/$stamp.theanorc); to commit them: cp" \
+     "$results docs/gpu-performance.json && cp ${results%.json}.md docs/gpu-performance.md"
 exit "$code"

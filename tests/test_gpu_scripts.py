@@ -64,8 +64,8 @@ def phases(stdout: str) -> list[str]:
 def test_gpu_check_dry_run_lists_phases_and_commands():
     out = script("gpu-check.sh", "--dry-run", env={"PATH": path_without_nvidia_smi()})
     assert out.returncode == 0, out.stderr
-    assert phases(out.stdout) == ["detect", "tests", "parity", "bench", "table"]
-    assert len(re.findall(r"^== gpu-check: phase \w+ took [0-9.]+ s", out.stdout, re.M)) == 5
+    assert phases(out.stdout) == ["detect", "tests", "parity", "bench", "table", "tune"]
+    assert len(re.findall(r"^== gpu-check: phase \w+ took [0-9.]+ s", out.stdout, re.M)) == 6
     cmds = commands(out.stdout)
     assert any(c.startswith("nvidia-smi ") for c in cmds)
     assert any(c.endswith("-m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py")
@@ -84,8 +84,22 @@ def test_gpu_check_dry_run_lists_phases_and_commands():
     stamp = re.search(r"--out gpu-results/(\d{4}-\d\d-\d\dT\d{6}Z)\.json$", bench)
     assert stamp, bench
     assert any(c.endswith(f"--markdown > gpu-results/{stamp[1]}.md") for c in cmds)
+    tune = [c for c in cmds if "-m rnnperf tune " in c]
+    assert len(tune) == 1 and "--space gpu --shape T=100,B=32,I=128,H=256" in tune[0], tune
+    assert tune[0].endswith(f"--budget 3m --timeout 120 --no-progress "
+                            f"--out gpu-results/{stamp[1]}.theanorc"), tune
     assert "time per phase: detect" in out.stdout
     assert not (ROOT / "gpu-results" / f"{stamp[1]}.json").exists()
+
+
+def test_gpu_check_out_dir_and_tune_budget(tmp_path):
+    out = script("gpu-check.sh", "--dry-run", "--only", "tune", "--out-dir", str(tmp_path / "o"),
+                 "--tune-budget", "90s", env={"PATH": path_without_nvidia_smi()})
+    assert out.returncode == 0, out.stderr
+    assert phases(out.stdout) == ["detect", "tune"]
+    tune = [c for c in commands(out.stdout) if "-m rnnperf tune " in c]
+    assert re.search(rf"--budget 90s .* --out {tmp_path}/o/\S+\.theanorc$", tune[0]), tune
+    assert not (tmp_path / "o").exists()
 
 
 def test_gpu_check_dry_run_with_wheels_never_installs_torch_or_jax(tmp_path):
@@ -96,6 +110,8 @@ def test_gpu_check_dry_run_with_wheels_never_installs_torch_or_jax(tmp_path):
     assert phases(out.stdout) == ["detect", "install", "tests"]
     cmds = commands(out.stdout)
     assert f"python3 -m venv --system-site-packages {venv}" in cmds
+    # the GPU image's python3 is itself a venv: its torch and JAX reach the new venv by a .pth
+    assert f"python3's site folders -> {venv}'s site-packages/gpu-check-base.pth" in cmds
     pips = [c for c in cmds if " -m pip install " in c]
     assert len(pips) == 2 and pips[-1].endswith("-e .")
     for pip in pips:
@@ -128,7 +144,8 @@ def test_gpu_check_without_a_cuda_torch_exits_3_in_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["--bogus"], ["--timeout", "soon"], ["--only", "everything"],
-                                  ["--wheels"], ["--wheels", "/nonexistent/wheels"]])
+                                  ["--wheels"], ["--wheels", "/nonexistent/wheels"],
+                                  ["--out-dir"], ["--tune-budget"]])
 def test_gpu_check_bad_usage_exits_2(args):
     out = script("gpu-check.sh", *args, env={"PATH": path_without_nvidia_smi()})
     assert out.returncode == 2, (out.stdout, out.stderr)
