@@ -53,6 +53,21 @@ def test_require_all_fails_before_any_worker_when_an_engine_is_missing(command, 
     assert len(err) == 1 and "--require-all: engine" in err[0] and "not available" in err[0]
 
 
+def test_engines_all_on_cuda_leaves_out_the_cpu_engines_by_design(monkeypatch):
+    """Under device=cuda, ``all`` is the engines that run there; numpy and pytensor-c are listed
+    as not run (they cannot honour cuda), and --require-all does not fail on them."""
+    monkeypatch.setattr(registry, "availability", lambda name: (True, "", {}))
+    selection = registry.select("all", device_kind="cuda")
+    assert set(selection.names) == {n for n in registry.names()
+                                    if "cuda" in registry.get(n).devices}
+    off = dict(selection.off_device)
+    assert {"numpy", "pytensor-c", "pytensor-numba"} <= set(off)
+    assert "runs on cpu only; the profile asks device=cuda" in off["numpy"]
+    assert dict(selection.not_run) == off
+    selection.require_all()                          # nothing absent: no exit 3
+    assert registry.select("all").off_device == ()   # on a cpu every engine runs
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["bench", "--engines", "numpy", "--require-all"], "only with --engines all"),
     (["parity", "--require-all"], "only with --engines all"),

@@ -280,3 +280,14 @@ def test_sigterm_stops_the_worker_and_keeps_what_finished(tmp_path):
     assert not alive
     assert [m.status for m in res.load(path).results] == ["ok"]
     assert json.loads(path.read_text())["schema"] == res.SCHEMA
+
+
+def test_workers_allocate_gpu_memory_on_demand_unless_the_user_chose(monkeypatch):
+    """JAX preallocates 75 % of a GPU at start: two workers at once left torch none (H200)."""
+    from rnnperf import flags
+    from rnnperf.bench.process import XLA_PREALLOCATE_VAR, worker_env
+    config = flags.load(flags=["engine=jax,device=cuda"])
+    monkeypatch.delenv(XLA_PREALLOCATE_VAR, raising=False)
+    assert worker_env(config)[XLA_PREALLOCATE_VAR] == "false"
+    monkeypatch.setenv(XLA_PREALLOCATE_VAR, "true")
+    assert worker_env(config)[XLA_PREALLOCATE_VAR] == "true"

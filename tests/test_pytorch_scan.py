@@ -183,3 +183,20 @@ def test_array_device_reads_torch_tensors():
     assert array_device(np.zeros(2)) == "cpu"
     if torch.cuda.is_available():
         assert array_device(torch.zeros(2, device="cuda")) == "cuda:0"
+
+
+def test_the_inner_graph_is_copied_from_a_frozen_graph_too():
+    """PyTensor 3.3 keeps a Scan's inner graph frozen (``unfreeze()``, no ``clone()``): the
+    conversion failed there with AttributeError on every scan (seen on the GPU box's Python
+    3.12); 3.0-3.2 keep a FunctionGraph (``clone()``)."""
+    from pytensor.graph.fg import FunctionGraph
+    from rnnperf.model.pytorch_dispatch.scan import _mutable_copy
+    x = pt.vector("x")
+    graph = FunctionGraph([x], [x * 2])
+    copy = _mutable_copy(graph)
+    assert copy is not graph and isinstance(copy, FunctionGraph)
+
+    class Frozen:
+        def unfreeze(self):
+            return graph
+    assert _mutable_copy(Frozen()) is graph

@@ -33,6 +33,7 @@ FLAGS_VAR = "RNNPERF_WORKER_FLAGS"
 #: the parent's pid, and the fd of the pipe read end the worker gets (EOF: the parent is gone)
 PARENT_PID_VAR = "RNNPERF_PARENT_PID"
 PARENT_FD_VAR = "RNNPERF_PARENT_FD"
+XLA_PREALLOCATE_VAR = "XLA_PYTHON_CLIENT_PREALLOCATE"
 #: the variables BLAS and OpenMP pools read their thread count from, when they load
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS")
@@ -95,6 +96,10 @@ def worker_env(config, extra_env: dict | None = None) -> dict:
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # JAX takes 75 % of a GPU's memory when it starts: two workers at once (parity --jobs) then
+    # leave a torch worker none (seen on an H200: CUDA out of memory). Allocate on demand, unless
+    # the user chose otherwise.
+    env.setdefault(XLA_PREALLOCATE_VAR, "false")
     if extra_env:
         env.update(extra_env)
     return env

@@ -54,7 +54,9 @@ def engine_selection(args):
     """The checked ``--engines``/``--require-all``: a :class:`rnnperf.engines.Selection`."""
     from ..engines import select
     from ..errors import ConfigError
-    selection = select(args.engines, allow=getattr(args, "engine_aliases", ()))
+    device_kind = "cuda" if load_config(args).wants_gpu else "cpu"
+    selection = select(args.engines, allow=getattr(args, "engine_aliases", ()),
+                       device_kind=device_kind)
     if args.require_all:
         if not selection.everything:
             raise ConfigError("--require-all: only with --engines all")
@@ -64,7 +66,7 @@ def engine_selection(args):
 
 def print_skipped(selection, file=None) -> None:
     """One line per engine ``--engines all`` left out, with the reason."""
-    for name, reason in selection.skipped:
+    for name, reason in selection.not_run:
         print(f"not run: {name}: {reason}", file=file or sys.stdout)
 
 

@@ -77,8 +77,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                               progress=not args.no_progress, runner=runner)
     keys = {j.key for j in jobs}
     mine = [m for m in doc.results if m.key in keys]
-    if args.selection.skipped:                # --engines all: what it left out, and why
-        doc.skipped = [{"engine": n, "reason": r} for n, r in args.selection.skipped]
+    if args.selection.not_run:                # --engines all: what it left out, and why
+        doc.skipped = [{"engine": n, "reason": r} for n, r in args.selection.not_run]
         results.save(doc, args.out)
     render_results(mine, wide=args.wide)
     print_skipped(args.selection)

@@ -80,8 +80,8 @@ def parity_profiles(args, base: flagslib.Config):
     if args.engines:
         selection = engine_selection(args)    # unknown names: exit 2, before anything runs
         names, explicit = list(selection.names), not selection.everything
-        skipped += selection.skipped
-        absent += selection.skipped
+        skipped += selection.not_run
+        absent += selection.skipped           # off the profile's device is by design, not absent
         dtypes = _split(args.dtypes) or ["float32", "float64"]
     else:
         if args.require_all:

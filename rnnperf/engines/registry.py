@@ -189,6 +189,15 @@ class Selection:
     names: tuple[str, ...]
     skipped: tuple[tuple[str, str], ...] = ()
     everything: bool = False
+    #: installed engines that ``all`` left out because they cannot honour the profile's device
+    #: (numpy and pytensor-c under ``device=cuda``): listed like a skip, but by design, so
+    #: ``--require-all`` does not fail on them
+    off_device: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def not_run(self) -> tuple[tuple[str, str], ...]:
+        """Every engine ``all`` left out, with the reason: absent here, then off the device."""
+        return self.skipped + self.off_device
 
     def require_all(self) -> None:
         """Exit 3 (:class:`Unavailable`) naming the first engine ``all`` could not run."""
@@ -198,19 +207,27 @@ class Selection:
             raise Unavailable(f"--require-all: engine {name} is not available: {reason}{more}")
 
 
-def select(text: str | None, allow: tuple[str, ...] = ()) -> Selection:
+def select(text: str | None, allow: tuple[str, ...] = (), device_kind: str = "cpu") -> Selection:
     """Parse an ``--engines`` value: comma-separated registry names (unknown ones are one line,
-    exit 2), or ``all``. ``allow`` admits extra names (tune's ``pytensor``, picked by ``mode=``)."""
+    exit 2), or ``all``: the engines installed here that can honour ``device_kind`` (``cpu`` or
+    ``cuda``). ``allow`` admits extra names (tune's ``pytensor``, picked by ``mode=``)."""
     names = list(dict.fromkeys(t.strip() for t in (text or "").split(",") if t.strip()))
     if "all" in names:
         if len(names) > 1:
             raise ConfigError(f"--engines {text}: 'all' stands alone (every engine that can "
                               "run here)")
-        ready, skipped = [], []
+        ready, skipped, off_device = [], [], []
         for name in REGISTRY:
             ok, reason, _ = availability(name)
-            (ready.append(name) if ok else skipped.append((name, reason)))
-        return Selection(tuple(ready), tuple(skipped), everything=True)
+            if not ok:
+                skipped.append((name, reason))
+            elif device_kind not in REGISTRY[name].devices:
+                off_device.append((name, f"runs on {', '.join(REGISTRY[name].devices)} only; "
+                                         f"the profile asks device={device_kind}"))
+            else:
+                ready.append(name)
+        return Selection(tuple(ready), tuple(skipped), everything=True,
+                         off_device=tuple(off_device))
     for name in names:
         if name not in allow:
             get(name)

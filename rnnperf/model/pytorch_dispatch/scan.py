@@ -72,11 +72,18 @@ def _inner_function(op: Scan, **kwargs):
     """The inner graph converted to a PyTorch function of one step's inputs."""
     # Rewrite a copy of the inner graph for this backend (the Op's fgraph may be shared with a
     # function compiled in another mode), then convert it like any other graph.
-    inner_fgraph = op.fgraph.clone()
+    inner_fgraph = _mutable_copy(op.fgraph)
     PYTORCH.optimizer(inner_fgraph)  # fast_run minus PytorchLinker.incompatible_rewrites
     kwargs.pop("storage_map", None)
     kwargs.pop("input_storage", None)
     return pytorch_funcify(inner_fgraph, fgraph_name="scan_inner_fgraph", **kwargs)
+
+
+def _mutable_copy(fgraph):
+    """A rewritable copy of a Scan's inner graph: PyTensor 3.3 keeps it as an immutable
+    ``FrozenFunctionGraph`` (``unfreeze()``), 3.0-3.2 as a ``FunctionGraph`` (``clone()``)."""
+    unfreeze = getattr(fgraph, "unfreeze", None)
+    return unfreeze() if unfreeze is not None else fgraph.clone()
 
 
 @dataclass(frozen=True)
