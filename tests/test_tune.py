@@ -198,3 +198,37 @@ def test_the_built_in_gpu_space_is_what_can_run_on_cuda(monkeypatch):
     assert space["matmul_precision"] == ["float32", "tf32"]
     assert set(space["engine"]) <= {"torch", "jax", "pytensor-jax", "pytensor-pytorch"}
     assert "fused" not in space["formulation"]
+
+
+def test_the_default_space_sweeps_speed_knobs_only(monkeypatch):
+    """floatX is the profile's (a precision choice, not a speed knob); an engine that cannot win
+    on a CPU (pytensor-pytorch: its scan loop runs eagerly) is left out, with the reason, unless
+    named; the rest of what is installed is in."""
+    from rnnperf.engines import registry
+    from rnnperf.tune import space as tune_space
+    monkeypatch.setattr(registry, "availability", lambda name: (True, "", {}))
+    space = tune_space.default_space()
+    assert "floatX" not in space
+    assert "pytensor-pytorch" not in space["engine"]
+    assert {"numpy", "pytensor-c", "pytensor-jax", "torch", "jax"} <= set(space["engine"])
+    left = dict(tune_space.left_out(None, None))
+    assert "eagerly" in left["pytensor-pytorch"]
+    assert tune_space.left_out(None, "pytensor-pytorch") == []          # named: measured
+    jobs = tune_space.expand({"engine": ["numpy"], "threads": ["1"]},
+                             {"T": 3, "B": 2, "I": 3, "H": 4, "O": 2}, "train",
+                             ["floatX=float64"], None)
+    assert [j.config.floatX for j in jobs] == ["float64"]               # the profile's holds
+
+
+def test_a_tune_says_and_records_what_the_default_space_left_out(tmp_path, monkeypatch, capsys):
+    from rnnperf.engines import registry
+    from rnnperf.tune import space as tune_space
+    monkeypatch.setattr(tune_space, "default_engines",
+                        lambda device_kind="cpu": ([("numpy", "")], [("pytensor-pytorch", "slow")]))
+    monkeypatch.setattr(registry, "availability", lambda name: (name == "numpy", "", {}))
+    out = tmp_path / "best.theanorc"
+    assert cli.main(["tune", "--shape", "T=3,B=2,I=3,H=4", "--out", str(out), "--min-time",
+                     "0.001", "--rounds", "5", "--no-progress", "--strategy", "exhaustive"]) == 0
+    assert "left out of the default space: pytensor-pytorch: slow" in capsys.readouterr().out
+    doc = results.load(out.with_suffix(".sweep.json"))
+    assert {"engine": "pytensor-pytorch", "reason": "slow"} in doc.skipped

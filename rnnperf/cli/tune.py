@@ -84,15 +84,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from ..bench.sweep import Settings
     from ..errors import ConfigError
     from ..tune.run import choose, sweep_space
-    from ..tune.space import build_space, expand
+    from ..tune.space import build_space, expand, left_out
     shape = parse_shape(args.shape)
     if Path(args.out).is_dir():
         raise ConfigError(f"--out {args.out}: is a directory; it names the rc file to write")
     args.engine_aliases = ("pytensor",)      # engine=pytensor picks its backend from mode=
     selection = engine_selection(args)
     print_skipped(selection, file=sys.stderr)
-    jobs = expand(build_space(args.space, ",".join(selection.names) if args.engines else None),
-                  shape, args.task, args.flags, args.rc)
+    engines_arg = ",".join(selection.names) if args.engines else None
+    jobs = expand(build_space(args.space, engines_arg), shape, args.task, args.flags, args.rc)
+    skipped = [*selection.not_run, *left_out(args.space, engines_arg)]
+    for name, reason in left_out(args.space, engines_arg):
+        print(f"left out of the default space: {name}: {reason}")
     from ..bench.cell_check import check_cells, fd_failures
     # a user's cell: its step checked, its FLOPs counted, its reference for parity on promotion
     fd_failures(check_cells([j.config for j in jobs], jobs=jobs, reference=True))
@@ -106,6 +109,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
                            scheduler=args.scheduler or ("local" if args.dask else None),
                            connect_timeout=args.connect_timeout, strategy=args.strategy,
                            eta=args.eta, budget=budget, prewarm=args.jobs)
+    if skipped:                                 # recorded, as bench records --engines all's
+        from ..bench import results as res
+        doc.skipped = [{"engine": n, "reason": r} for n, r in skipped]
+        res.save(doc, sweep)
     choose(doc, jobs, out, sweep, f"rnnperf tune: {shape_label(shape)} {args.task}", args.wide,
            cut=cut)
     return 0

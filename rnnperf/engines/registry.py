@@ -51,6 +51,13 @@ class EngineSpec:
     #: the optional parts of a cell it needs (rnnperf.cells.contract): the Theano family runs
     #: any cell's step; the oracle, the peers need their own statement of the cell
     cell_parts: tuple[str, ...] = ()
+    #: why the default tune space leaves it out on a device kind (``{"cpu": reason}``): it cannot
+    #: win there, by construction; a space file that names it still measures it
+    not_tuned_on: tuple[tuple[str, str], ...] = ()
+    #: its thread pools can be resized inside a running process (threadpoolctl, torch's and
+    #: Numba's own), so one shared tune worker measures every ``threads=`` of one function; XLA
+    #: sizes its pool once, at start
+    threads_at_run_time: bool = False
 
     @property
     def has_formulations(self) -> bool:
@@ -149,16 +156,17 @@ _PYTENSOR = ("pytensor",)
 _SCAN_FORMULATIONS = ("seed", "hoisted")
 register(EngineSpec("numpy", "numpy_engine", "NumpyEngine", ("numpy",), ("cpu",),
                     "hand-written forward + BPTT; the float64 oracle",
-                    cell_parts=("oracle_step", "oracle_backward")))
+                    cell_parts=("oracle_step", "oracle_backward"), threads_at_run_time=True))
 register(EngineSpec("pytensor-c", "pytensor_engine", "PyTensorEngine", _PYTENSOR, ("cpu",),
                     "seed graph, C backend (mode=CVM); its loops as fused C kernels "
                     "(formulation=fused), or pytensor.scan (seed, hoisted)", family="theano",
                     modes=("CVM", "C", "C_VM"), formulations=FORMULATIONS,
-                    default_formulation="fused"))
+                    default_formulation="fused", threads_at_run_time=True))
 register(EngineSpec("pytensor-numba", "pytensor_engine", "PyTensorEngine",
                     _PYTENSOR + ("numba",), ("cpu",),
                     "seed graph, pytensor.scan, Numba backend (mode=NUMBA)", family="theano",
-                    modes=("NUMBA", "FAST_RUN"), formulations=_SCAN_FORMULATIONS))
+                    modes=("NUMBA", "FAST_RUN"), formulations=_SCAN_FORMULATIONS,
+                    threads_at_run_time=True))
 register(EngineSpec("pytensor-jax", "cached_jax_engine", "CachedJaxEngine",
                     _PYTENSOR + ("jax",), ("cpu", "cuda"),
                     "seed graph, pytensor.scan, JAX backend (mode=JAX), function cache",
@@ -168,13 +176,16 @@ register(EngineSpec("pytensor-pytorch", "pytensor_engine", "PyTensorEngine",
                     _PYTENSOR + ("torch",), ("cpu", "cuda"),
                     "seed graph, PyTorch backend with rnnperf's Scan conversion (mode=PYTORCH)",
                     peak_library="torch", extra="torch", family="theano", modes=("PYTORCH",),
-                    formulations=_SCAN_FORMULATIONS))
+                    formulations=_SCAN_FORMULATIONS, threads_at_run_time=True,
+                    not_tuned_on=(("cpu", "its scan loop runs eagerly, one Python call of the "
+                                          "step per time step (docs/tuning.md)"),)))
 register(EngineSpec("theano", "theano_engine", "TheanoEngine", (), ("cpu",),
                     "seed graph on legacy Theano 1.0.5 in its own venv", check=_legacy_check,
                     family="theano", takes_mode=True, formulations=_SCAN_FORMULATIONS))
 register(EngineSpec("torch", "torch_engine", "TorchEngine", ("torch",), ("cpu", "cuda"),
                     "peer: torch.nn.RNN(tanh), GRU or LSTM with the seed's weights",
-                    peak_library="torch", extra="torch", cell_parts=("torch_module",)))
+                    peak_library="torch", extra="torch", cell_parts=("torch_module",),
+                    threads_at_run_time=True))
 register(EngineSpec("jax", "jax_engine", "JaxEngine", ("jax",), ("cpu", "cuda"),
                     "peer: hand-written jax.lax.scan + jax.grad, jitted", peak_library="jax",
                     extra="jax", cell_parts=("jax_step",)))

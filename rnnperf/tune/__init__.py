@@ -1,9 +1,11 @@
 """Tuning: measure a space of profiles, reject what fails parity, write the fastest as an rc file.
 
 The space is a product of flag values (and shape keys such as the batch size ``B``). By default it
-is every available engine x ``floatX`` (float32, float64) x ``threads`` (1 and all cores) x
-``formulation`` (seed, hoisted, and fused on pytensor-c; only for Theano-family engines, the others
-have one formulation).
+sweeps speed knobs only: every engine installed here that can win on the device (the registry's
+``not_tuned_on`` says which cannot, and why: pytensor-pytorch on a CPU) x ``threads`` (1 and all
+cores) x ``formulation`` (seed, hoisted, and fused on pytensor-c; only for Theano-family engines,
+the others have one formulation). ``floatX`` stays the profile's (float32 unless set): a precision
+is the user's choice, not a speed knob.
 A TOML file (``--space``) replaces or adds keys in a ``[space]`` table, each a list of values::
 
     [space]

@@ -11,12 +11,29 @@ from ..errors import ConfigError
 
 
 def default_space() -> dict[str, list[str]]:
-    from .. import engines
+    """Speed knobs only: every engine installed here that can win on this device, threads and
+    formulations. ``floatX`` is a precision the user chooses, not a speed knob: the profile's
+    value (float32 unless set) holds; a space file can still add it."""
     cores = os.cpu_count() or 1
-    return {"engine": [n for n in engines.names() if engines.availability(n)[0]],
-            "floatX": ["float32", "float64"],
+    return {"engine": [n for n, _ in default_engines()[0]],
             "threads": list(dict.fromkeys(["1", str(cores)])),
             "formulation": list(flags.FORMULATIONS)}
+
+
+def default_engines(device_kind: str = "cpu"):
+    """``(kept, left_out)``: the engines the default space holds on ``device_kind``, and those
+    it leaves out, each ``(name, reason)``; engines not installed are in neither."""
+    from .. import engines
+    kept, left = [], []
+    for name in engines.names():
+        if not engines.availability(name)[0]:
+            continue
+        spec = engines.get(name)
+        reason = dict(spec.not_tuned_on).get(device_kind)
+        if device_kind not in spec.devices:
+            continue
+        (left.append((name, reason)) if reason else kept.append((name, "")))
+    return kept, left
 
 
 #: spaces built in, by name (``--space gpu``): what can win on the device, float32 throughout
@@ -85,6 +102,16 @@ def read_space(path) -> dict[str, list[str]]:
             checked.append(flags.check_value(key, text, where))
         space[key] = list(dict.fromkeys(checked))
     return space
+
+
+def left_out(space_file, engines_arg) -> list[tuple[str, str]]:
+    """The engines the default space left out of this tune, with the reason: only where the
+    engine key is the default's (no ``--engines``, no ``engine`` in the space file)."""
+    if engines_arg or space_file in BUILTIN_SPACES:
+        return []
+    if space_file and "engine" in read_space(space_file):
+        return []
+    return default_engines()[1]
 
 
 def build_space(space_file, engines_arg) -> dict[str, list[str]]:
