@@ -114,27 +114,34 @@ def worker_python(config) -> str:
     return sys.executable
 
 
-def run_worker(job: str, config, payload: dict, timeout: float | None = None,
-               extra_env: dict | None = None) -> WorkerResult:
-    """Run one job in a fresh worker process and return what it reported, whatever happened."""
-    cmd = [worker_python(config), "-m", "rnnperf.bench.worker", job]
-    env = worker_env(config, extra_env)
-    # The worker dies with this process (see the module docstring). Its parent-death signal
-    # fires when the *thread* that started it exits: this thread, which waits in communicate()
-    # below for the worker's whole life. The pipe's ends are non-inheritable (os.pipe); pass_fds
-    # makes the read end inheritable for this worker alone, and only we hold the write end.
+def spawn(cmd: list[str], env: dict, stderr=subprocess.PIPE):
+    """Start a worker in its own session with pipes on stdin and stdout; returns it and the write
+    end of its parent-death pipe, which the caller closes once the worker is gone.
+
+    The worker dies with this process (see the module docstring). Its parent-death signal fires
+    when the *thread* that started it exits: the caller's, which must outlive the worker. The
+    pipe's ends are non-inheritable (os.pipe); pass_fds makes the read end inheritable for this
+    worker alone, and only we hold the write end."""
     watch_r, watch_w = os.pipe()
-    env[PARENT_PID_VAR], env[PARENT_FD_VAR] = str(os.getpid()), str(watch_r)
-    start = time.perf_counter()
+    env = {**env, PARENT_PID_VAR: str(os.getpid()), PARENT_FD_VAR: str(watch_r)}
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env, text=True,
+                                stderr=stderr, env=env, text=True,
                                 start_new_session=True, pass_fds=(watch_r,))
     except BaseException:
         os.close(watch_w)
         raise
     finally:
         os.close(watch_r)
+    return proc, watch_w
+
+
+def run_worker(job: str, config, payload: dict, timeout: float | None = None,
+               extra_env: dict | None = None) -> WorkerResult:
+    """Run one job in a fresh worker process and return what it reported, whatever happened."""
+    cmd = [worker_python(config), "-m", "rnnperf.bench.worker", job]
+    start = time.perf_counter()
+    proc, watch_w = spawn(cmd, worker_env(config, extra_env))
     try:
         _live.add(proc)
         out, err = proc.communicate(json.dumps(payload), timeout=timeout)
@@ -154,25 +161,39 @@ def run_worker(job: str, config, payload: dict, timeout: float | None = None,
     answer = None
     for line in reversed(out.splitlines()):
         if line.startswith(MARKER):
-            try:
-                answer = json.loads(line[len(MARKER):])
-            except json.JSONDecodeError:
-                answer = None
+            answer = parse_answer(line)
             break
-    code = proc.returncode
     if not isinstance(answer, dict):
-        if code is not None and code < 0:
-            why = f"worker killed by signal {signal.Signals(-code).name}"
-        elif code:
-            why = f"worker crashed with exit code {code}: {_last_line(err) or 'no message'}"
-        else:
-            why = "worker returned no result (garbage on stdout)"
-        return WorkerResult("failed", {}, why, code, wall, _tail(err))
+        return no_answer(proc.returncode, err, wall)
+    return answered(answer, proc.returncode, wall, err)
+
+
+def parse_answer(line: str) -> dict | None:
+    """The JSON object after :data:`MARKER` on a worker's answer line, or None."""
+    try:
+        answer = json.loads(line[len(MARKER):])
+    except json.JSONDecodeError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def answered(answer: dict, code: int | None, wall: float, err: str) -> WorkerResult:
     status = answer.get("status", "failed")
     if status not in STATUSES:
         status = "failed"
     return WorkerResult(status, answer.get("data") or {}, answer.get("error"), code, wall,
                         _tail(err))
+
+
+def no_answer(code: int | None, err: str, wall: float) -> WorkerResult:
+    """A worker that ended without an answer line: why, in one line."""
+    if code is not None and code < 0:
+        why = f"worker killed by signal {signal.Signals(-code).name}"
+    elif code:
+        why = f"worker crashed with exit code {code}: {_last_line(err) or 'no message'}"
+    else:
+        why = "worker returned no result (garbage on stdout)"
+    return WorkerResult("failed", {}, why, code, wall, _tail(err))
 
 
 def _reap(proc: subprocess.Popen) -> None:

@@ -70,6 +70,28 @@ def build_runner(config, payload: dict) -> Built:
                  engine.function_cache, rss_before_kb)
 
 
+#: a shared worker's built steps, by what compiles them (not ``threads=``): :func:`built_for`
+_KEPT: dict[str, Built] = {}
+
+
+def built_for(config, payload: dict) -> tuple[Built, bool]:
+    """The step to time and whether it was kept from an earlier request. Only a shared worker's
+    request (``payload["shared"]``) keeps its step: the same compiled function is then timed at
+    every rung and every ``threads=`` it is asked for, and ``import_s``/``compile_s`` stay those
+    of the build. A kept train step goes on from the parameters its last rounds left (SGD on the
+    same data): the same work per step, as in a fresh worker's rounds."""
+    if not payload.get("shared"):
+        return build_runner(config, payload), False
+    import json
+    what = {k: v for k, v in config.values().items() if k != "threads"}
+    key = json.dumps([what, payload["shape"], payload["task"], payload.get("seed", 0),
+                      payload.get("lr", 0.01)], sort_keys=True)
+    if key in _KEPT:
+        return _KEPT[key], True
+    _KEPT[key] = build_runner(config, payload)
+    return _KEPT[key], False
+
+
 def worker_job(config, payload: dict) -> dict:
     """Job ``bench``: measure one profile x shape x task in this (fresh) process.
 
@@ -88,7 +110,7 @@ def worker_job(config, payload: dict) -> dict:
     if fault and fault != "nan":
         inject(fault)
     dtype = config.floatX
-    built = build_runner(config, {**payload, "shape": m.shape, "task": m.task})
+    built, kept = built_for(config, {**payload, "shape": m.shape, "task": m.task})
     engine, step = built.engine, built.step
     _check_finite("first call", built.first, fault)
     limit_pools(config.threads)          # every pool the compile loaded, to threads=
@@ -113,6 +135,9 @@ def worker_job(config, payload: dict) -> dict:
         device_actual=engine.device_actual(),
         blas=blas_info(config.engine), versions=built.cls.versions(), dtype=dtype,
         pools=in_use, threads_actual=max(in_use.values(), default=None), **load)
+    if payload.get("shared"):
+        filled.extra = {**filled.extra, "worker": {"shared": True,
+                                                   "function": "kept" if kept else "built"}}
     return filled.to_json()
 
 

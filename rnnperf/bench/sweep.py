@@ -86,11 +86,21 @@ def measure(job: Job, settings: Settings) -> res.Measurement:
     from .process import run_worker, set_thread_env
     extra: dict = {}
     set_thread_env(job.config.threads or os.cpu_count(), extra)
-    blank = job.blank(processes=1)
-    payload = {"measurement": blank.to_json(), "min_time": settings.min_time,
-               "rounds": settings.rounds, "warmup": settings.warmup}
-    out = run_worker("bench", job.config, payload, timeout=settings.timeout, extra_env=extra)
-    m = blank
+    out = run_worker("bench", job.config, bench_payload(job, settings),
+                     timeout=settings.timeout, extra_env=extra)
+    return measurement_from(job, out)
+
+
+def bench_payload(job: Job, settings: Settings) -> dict:
+    """What the ``bench`` worker job is sent: the blank measurement and how to time it."""
+    return {"measurement": job.blank(processes=1).to_json(), "min_time": settings.min_time,
+            "rounds": settings.rounds, "warmup": settings.warmup}
+
+
+def measurement_from(job: Job, out) -> res.Measurement:
+    """The measurement a ``bench`` worker's answer (:class:`.process.WorkerResult`) carries, or
+    the job's blank one with the status and the reason."""
+    m = job.blank(processes=1)
     if out.status == "ok":
         m = res.Measurement.from_json(out.data, f"worker for {job.key}")
     m.status, m.error, m.wall_s = out.status, out.error, round(out.wall_s, 3)

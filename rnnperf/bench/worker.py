@@ -23,6 +23,8 @@ from .faults import inject, worker_fault
 from .process import FLAGS_VAR, MARKER, PARENT_FD_VAR, PARENT_PID_VAR
 
 PR_SET_PDEATHSIG = 1                     # <linux/prctl.h>
+#: the job that keeps a worker for many requests (:func:`serve`)
+SERVE = "serve"
 
 JOBS = {
     "parity": "rnnperf.bench.parity:worker_job",
@@ -121,8 +123,6 @@ def main(argv=None) -> int:
     real_stdout = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    from .. import flags
-    from ..errors import RnnperfError, Unavailable, one_line
 
     def answer(status, data=None, error=None, code=0):
         real_stdout.write(MARKER + json.dumps({"status": status, "data": data or {},
@@ -130,19 +130,35 @@ def main(argv=None) -> int:
         real_stdout.flush()
         return code
 
-    if len(argv) != 1 or argv[0] not in JOBS:
+    if len(argv) != 1 or (argv[0] not in JOBS and argv[0] != SERVE):
         return answer("failed", error=f"unknown worker job {argv!r}", code=2)
-    try:
+    if argv[0] == SERVE:
+        return serve(answer)
+
+    def one():
+        from .. import flags
         payload = json.loads(sys.stdin.read() or "{}")
         config = flags.load(flags=os.environ.get(FLAGS_VAR, ""), use_env=False)
         from ..engines.threads import pin_affinity
         pin_affinity(config.threads)                  # before any library sizes its pool
-        fault = worker_fault(argv[0])                 # test-only: RNNPERF_FAULT=KIND@worker:JOB
-        if fault:
-            inject(fault)
-        module, func = JOBS[argv[0]].split(":")
-        data = getattr(importlib.import_module(module), func)(config, payload)
-        return answer("ok", data)
+        return run_job(argv[0], config, payload)
+    return answered(one, answer)
+
+
+def run_job(name: str, config, payload: dict) -> dict:
+    """One registered job, with its test-only fault (``RNNPERF_FAULT=KIND@worker:JOB``)."""
+    fault = worker_fault(name)
+    if fault:
+        inject(fault)
+    module, func = JOBS[name].split(":")
+    return getattr(importlib.import_module(module), func)(config, payload)
+
+
+def answered(work, answer) -> int:
+    """Run ``work()`` and answer with its data, or with one line saying why not."""
+    from ..errors import RnnperfError, Unavailable, one_line
+    try:
+        return answer("ok", work())
     except Unavailable as exc:
         return answer("unavailable", error=one_line(exc), code=exc.exit_code)
     except RnnperfError as exc:
@@ -151,6 +167,36 @@ def main(argv=None) -> int:
         import traceback
         traceback.print_exc()
         return answer("failed", error=one_line(exc), code=1)
+
+
+def serve(answer) -> int:
+    """Job ``serve``: one request per stdin line, one answer line each, until stdin closes.
+
+    A request is ``{"job": NAME, "flags": PROFILE, "payload": {...}}``: the job runs in this
+    process, so what it loaded stays loaded for the next request (a tune's shared worker,
+    :mod:`rnnperf.bench.shared_worker`; the bench job keeps its compiled step,
+    :func:`rnnperf.bench.step_job.build_runner`). The process runs on the CPUs of the profile it
+    was started with (``RNNPERF_WORKER_FLAGS``: the largest ``threads=`` it will be asked for);
+    each request's ``threads=`` confines the computing thread and the pools to its own share
+    (:func:`rnnperf.engines.threads.confine`).
+    """
+    from .. import flags
+    from ..engines.threads import confine, pin_affinity
+    started = flags.load(flags=os.environ.get(FLAGS_VAR, ""), use_env=False)
+    pin_affinity(started.threads)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+
+        def one(line=line):
+            request = json.loads(line)
+            if request.get("job") not in JOBS:
+                raise ValueError(f"unknown worker job {request.get('job')!r}")
+            config = flags.load(flags=request.get("flags", ""), use_env=False)
+            confine(config.threads)
+            return run_job(request["job"], config, request.get("payload") or {})
+        answered(one, answer)
+    return 0
 
 
 def _jsonable(value):

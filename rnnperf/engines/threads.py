@@ -31,6 +31,27 @@ def pin_affinity(threads: int | None) -> None:
         os.sched_setaffinity(0, cpus[:threads])
 
 
+#: the CPUs a shared worker started on (:func:`confine` narrows the computing thread within them)
+_STARTED_ON: list[int] | None = None
+
+
+def confine(threads: int | None) -> None:
+    """One request of a shared worker (:func:`rnnperf.bench.worker.serve`): the calling thread
+    on the first ``threads`` of the CPUs the process started on (all of them without
+    ``threads``), and every pool loaded so far limited to as many.
+
+    Only the calling thread moves (Linux's affinity is per thread): it is the one that computes
+    or drives the pools, and :func:`pools` reads its CPUs back. Pool threads started earlier keep
+    the wider set but are limited in number.
+    """
+    global _STARTED_ON
+    if hasattr(os, "sched_getaffinity"):
+        if _STARTED_ON is None:
+            _STARTED_ON = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, _STARTED_ON[:threads] if threads else _STARTED_ON)
+    limit_pools(threads or (len(_STARTED_ON) if _STARTED_ON else os.cpu_count()))
+
+
 def limit_pools(threads: int | None) -> None:
     """Every pool loaded in this process to ``threads``: BLAS and OpenMP, torch's, Numba's."""
     if not threads:

@@ -37,13 +37,28 @@ def point_measure(job, settings, envs=None, skip_parity=False, parities=None,
     return measure_rung(job, settings, envs, parity=parity, share_timeout=share_timeout)
 
 
+def shared_point_measure(job, settings, workers=None, envs=None, skip_parity=False,
+                         parities=None, share_timeout=False):
+    """:func:`point_measure` in the point's shared worker (:mod:`.workers`): here, not on Dask."""
+    known = (parities or {}).get(job.key)
+    parity = "skip" if skip_parity else (known if known is not None else "run")
+    return workers.measure(job, settings, parity=parity, share_timeout=share_timeout)
+
+
 class HalvingTune:
     """The document, the rungs, the budget and the live view of one halving tune."""
 
-    def __init__(self, doc, path, rungs, budget, runner, envs, view, measure=point_measure):
+    def __init__(self, doc, path, rungs, budget, runner, envs, view, measure=point_measure,
+                 workers=None):
         self.doc, self.path, self.rungs, self.budget = doc, path, rungs, budget
         self.runner, self.envs, self.view, self.measure = runner, envs, view, measure
+        self.workers = workers           # the shared workers, closed as points drop out
         self.cut: dict | None = None
+
+    def start_rung(self, rung, jobs) -> None:
+        if self.workers is not None:
+            self.workers.keep_only(jobs)
+        self.view.start_rung(rung, jobs)
 
     def lookup(self, key):
         return self.doc.by_key().get(key)
@@ -100,7 +115,7 @@ class HalvingTune:
         from ..bench.process import workers_die_with_parent_signals
         with workers_die_with_parent_signals():
             cut = run_halving(jobs, self.rungs, self.measure_rung, self.lookup,
-                              on_rung=self.view.start_rung)
+                              on_rung=self.start_rung)
         if cut is not None:
             self.cut = {"rung": cut, "of": len(self.rungs), "budget": self.budget.text,
                         "budget_s": self.budget.seconds}
@@ -111,9 +126,26 @@ class HalvingTune:
 
 def halving_sweep(jobs, settings, path, *, resume: bool, force: bool, progress: bool,
                   runner, envs: dict, eta: int, budget, prewarm_jobs: int = 0,
-                  measure=point_measure) -> tuple[res.ResultsDoc, dict | None]:
+                  measure=None) -> tuple[res.ResultsDoc, dict | None]:
     """Open (or resume) the document, compile every distinct function first (``prewarm_jobs``
-    at a time, :mod:`.prewarm`; 0: not), run the rungs, return it and what the budget cut."""
+    at a time, :mod:`.prewarm`; 0: not), run the rungs, return it and what the budget cut.
+
+    Here (no ``runner``) every point is measured in its function's shared worker
+    (:mod:`.workers`); on Dask, or with a ``measure`` handed in, as that measures it."""
+    import contextlib
+    from .workers import SharedWorkers
+    workers = SharedWorkers(jobs, envs) if runner is None and measure is None else None
+    if workers is not None:
+        measure = functools.partial(shared_point_measure, workers=workers)
+    with workers if workers is not None else contextlib.nullcontext():
+        return _halving_sweep(jobs, settings, path, resume=resume, force=force,
+                              progress=progress, runner=runner, envs=envs, eta=eta,
+                              budget=budget, prewarm_jobs=prewarm_jobs,
+                              measure=measure or point_measure, workers=workers)
+
+
+def _halving_sweep(jobs, settings, path, *, resume, force, progress, runner, envs, eta, budget,
+                   prewarm_jobs, measure, workers):
     from ..bench.runners import run_local
     from ..bench.sweep import open_document
     from .live import live_view
@@ -130,6 +162,10 @@ def halving_sweep(jobs, settings, path, *, resume: bool, force: bool, progress: 
             from .prewarm import prewarm
             doc.settings["halving"]["prewarm"] = prewarm(missing, settings.timeout,
                                                          prewarm_jobs, budget, view.describe)
-        tune = HalvingTune(doc, path, rungs, budget, runner or run_local, envs, view, measure)
+        tune = HalvingTune(doc, path, rungs, budget, runner or run_local, envs, view, measure,
+                           workers)
         cut = tune.run(jobs)
+    if workers is not None:
+        doc.settings["workers"] = {"shared": True, "started": workers.started}
+        res.save(doc, path)
     return doc, cut

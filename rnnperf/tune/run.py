@@ -33,10 +33,18 @@ def sweep_space(jobs, settings, sweep_path, *, resume: bool, force: bool, progre
             return halving_sweep(jobs, settings, sweep_path, resume=resume, force=force,
                                  progress=progress, runner=runner, envs=perturb_envs(jobs),
                                  eta=eta, budget=budget or Budget(), prewarm_jobs=prewarm)
-        measure = functools.partial(measure_point, envs=perturb_envs(jobs))
-        return run_sweep(jobs, settings, sweep_path, resume=resume, force=force,
-                         progress=progress, measure_fn=measure, needs=("parity",),
-                         runner=runner, label="tune"), None
+        if runner is not None:                       # Dask: fresh processes on its hosts
+            measure = functools.partial(measure_point, envs=perturb_envs(jobs))
+            return run_sweep(jobs, settings, sweep_path, resume=resume, force=force,
+                             progress=progress, measure_fn=measure, needs=("parity",),
+                             runner=runner, label="tune"), None
+        from .halving import group_order
+        from .workers import SharedWorkers
+        with SharedWorkers(jobs, perturb_envs(jobs)) as workers:
+            doc = run_sweep(group_order(jobs), settings, sweep_path, resume=resume, force=force,
+                            progress=progress, measure_fn=workers.measure, needs=("parity",),
+                            label="tune")
+        return doc, None
     finally:
         if client is not None:
             client.close()
