@@ -284,3 +284,20 @@ def test_prewarm_compiles_each_distinct_function_once(monkeypatch):
     assert len(seen) == 6 and {j for j, _, _, _ in seen} == {"warm"}
     assert len({(p.replace("threads=2", "threads=1"), t) for _, p, t, _ in seen}) == 6
     assert all(t <= 100.0 for *_, t in seen) and len(out["failed"]) == 1
+
+
+def test_processes_pool_passes_at_the_last_rung_only(tmp_path):
+    """--processes N: the last rung measures each of its points N times, interleaved, and pools
+    the rounds (the earlier rungs rank by one short measurement)."""
+    jobs = jobs_of()
+    fake = Fake(jobs)
+    doc, _ = halving_sweep(jobs, Settings(min_time=0.01, rounds=5, processes=3),
+                           tmp_path / "s.json", resume=False, force=True, progress=False,
+                           runner=None, envs={}, eta=3, budget=Budget(), measure=fake)
+    last = schedule(len(jobs), Settings(min_time=0.01, rounds=5, processes=3))[-1]
+    finals = [m for m in doc.results if reached(m) == last.index]
+    assert len(finals) == 2
+    for m in finals:
+        assert m.processes == 3 and len(m.times_s) == 3 * 5
+    final_calls = fake.rung_calls(last.settings)
+    assert len(final_calls) == 6 and final_calls[:2] == final_calls[2:4] == final_calls[4:]

@@ -125,8 +125,10 @@ def worker_job(config, payload: dict) -> dict:
     in_use = pools()
     _check_finite("result", step(), fault)
     _check_finite("parameters", engine.get_params(), fault)
-    peak, peak_n, _ = peak_gflops(engine, config, float(payload["min_time"]),
-                                  int(payload["rounds"]))
+    peak, peak_n = None, None
+    if payload.get("peak", True):       # a tune's early rungs rank by speed alone: no probe
+        peak, peak_n, _ = peak_gflops(engine, config, float(payload["min_time"]),
+                                      int(payload["rounds"]))
     max_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     filled = dataclasses.replace(
         m, import_s=built.import_s, compile_s=built.compile_s,

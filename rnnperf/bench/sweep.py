@@ -44,6 +44,9 @@ class Settings:
     warmup: int = 1
     timeout: float = 600.0
     processes: int = 1
+    #: probe the engine's product rate after the rounds (the table's peak %); a tune's early
+    #: rungs, which rank by speed alone, leave it out
+    probe_peak: bool = True
 
     def check(self) -> None:
         if self.rounds < 5:
@@ -94,7 +97,7 @@ def measure(job: Job, settings: Settings) -> res.Measurement:
 def bench_payload(job: Job, settings: Settings) -> dict:
     """What the ``bench`` worker job is sent: the blank measurement and how to time it."""
     return {"measurement": job.blank(processes=1).to_json(), "min_time": settings.min_time,
-            "rounds": settings.rounds, "warmup": settings.warmup}
+            "rounds": settings.rounds, "warmup": settings.warmup, "peak": settings.probe_peak}
 
 
 def measurement_from(job: Job, out) -> res.Measurement:

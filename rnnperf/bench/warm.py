@@ -14,9 +14,10 @@ from __future__ import annotations
 
 
 def worker_job(config, payload):
-    """Import, build the engine and make the first call: that is what a cache can save."""
-    from .step_job import build_runner
-    built = build_runner(config, payload)
+    """Import, build the engine and make the first call: that is what a cache can save. In a
+    shared worker (``payload["shared"]``) the step is kept for the bench requests after it."""
+    from .step_job import built_for
+    built, _ = built_for(config, payload)
     return {"import_s": built.import_s, "compile_s": built.compile_s,
             "function_cache": built.function_cache,
             "device_actual": built.engine.device_actual()}

@@ -73,6 +73,11 @@ def add_strategy_args(p) -> None:
                         "(compiles are no measurement; 0: off; default the cores, at most 4)")
     p.add_argument("--prewarm", type=int, dest="jobs", action=Deprecated, instead="--jobs",
                    metavar="N")
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="measure the finalists (halving's last rung; every point when "
+                        "exhaustive) N times, interleaved, and pool their rounds: a median "
+                        "of one stretch of a busy machine's time can be 20 %% off "
+                        "(default %(default)s)")
     p.add_argument("--budget", metavar="DURATION",
                    help="stop after this long (90s, 10m, 1h) with the best point so far; "
                         "halving only")
@@ -99,7 +104,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from ..bench.cell_check import check_cells, fd_failures
     # a user's cell: its step checked, its FLOPs counted, its reference for parity on promotion
     fd_failures(check_cells([j.config for j in jobs], jobs=jobs, reference=True))
-    settings = Settings(min_time=args.min_time, rounds=args.rounds, timeout=args.timeout)
+    settings = Settings(min_time=args.min_time, rounds=args.rounds, timeout=args.timeout,
+                        processes=args.processes)
     settings.check()
     budget = strategy_budget(args)
     out = Path(args.out)

@@ -181,7 +181,11 @@ register(EngineSpec("pytensor-pytorch", "pytensor_engine", "PyTensorEngine",
                                           "step per time step (docs/tuning.md)"),)))
 register(EngineSpec("theano", "theano_engine", "TheanoEngine", (), ("cpu",),
                     "seed graph on legacy Theano 1.0.5 in its own venv", check=_legacy_check,
-                    family="theano", takes_mode=True, formulations=_SCAN_FORMULATIONS))
+                    family="theano", takes_mode=True, formulations=_SCAN_FORMULATIONS,
+                    threads_at_run_time=True,
+                    not_tuned_on=(("cpu", "legacy Theano 1.0.5: the seed and hoisted graphs "
+                                          "pytensor-c also runs, on Theano's older C backend, "
+                                          "without fused kernels"),)))
 register(EngineSpec("torch", "torch_engine", "TorchEngine", ("torch",), ("cpu", "cuda"),
                     "peer: torch.nn.RNN(tanh), GRU or LSTM with the seed's weights",
                     peak_library="torch", extra="torch", cell_parts=("torch_module",),

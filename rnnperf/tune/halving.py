@@ -66,7 +66,7 @@ def schedule(n_points: int, final: Settings, eta: int = ETA) -> list[Rung]:
     rungs = []
     for r, size in enumerate(sizes):
         settings = final if r == last else dataclasses.replace(
-            final, rounds=min(SHORT_ROUNDS, final.rounds), processes=1,
+            final, rounds=min(SHORT_ROUNDS, final.rounds), processes=1, probe_peak=False,
             min_time=max(MIN_TIME_FLOOR, min(final.min_time,
                                              final.min_time / eta ** (last - r))))
         rungs.append(Rung(r, size, settings))

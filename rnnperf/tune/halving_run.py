@@ -16,11 +16,12 @@ the document's ``settings["halving"]["cut"]`` says where.
 
 from __future__ import annotations
 
+import copy
 import functools
 
 from ..bench import results as res
 from .budget import CUT, within
-from .halving import Stop, figure, run_halving, schedule
+from .halving import Stop, eligible_at, figure, run_halving, schedule
 
 #: statuses a rung's figure is kept for on --resume (as the sweep keeps them)
 KEEP = ("ok", "failed")
@@ -49,10 +50,11 @@ class HalvingTune:
     """The document, the rungs, the budget and the live view of one halving tune."""
 
     def __init__(self, doc, path, rungs, budget, runner, envs, view, measure=point_measure,
-                 workers=None):
+                 workers=None, lanes: int = 0):
         self.doc, self.path, self.rungs, self.budget = doc, path, rungs, budget
         self.runner, self.envs, self.view, self.measure = runner, envs, view, measure
         self.workers = workers           # the shared workers, closed as points drop out
+        self.lanes = lanes               # parity checks side by side (--jobs), before timing
         self.cut: dict | None = None
 
     def start_rung(self, rung, jobs) -> None:
@@ -81,11 +83,34 @@ class HalvingTune:
         parities = {j.key: (self.lookup(j.key).extra or {}).get("parity") for j in todo
                     if self.lookup(j.key) is not None}
         skip = rung.index == 0 and len(self.rungs) > 1
-        fn = within(functools.partial(self.measure, envs=self.envs, skip_parity=skip,
-                                      parities={k: v for k, v in parities.items() if v},
-                                      share_timeout=self.budget.seconds is not None),
-                    self.budget.deadline)
-        self.runner(todo, fn, rung.settings, functools.partial(self.record, rung),
+        if self.workers is not None and self.lanes > 0 and not skip:
+            unknown = [j for j in todo if not parities.get(j.key)]
+            timeout = lambda: max(1.0, min(rung.settings.timeout, self.budget.remaining()))  # noqa: E731
+            parities.update(self.workers.check_parity(unknown, timeout, self.lanes,
+                                                      self.view.describe))
+        self.runner(todo, self.measure_fn(skip, parities), rung.settings,
+                    functools.partial(self.record, rung), self.view.describe)
+        for pass_no in range(2, rung.settings.processes + 1):
+            self.pass_again(rung, todo, pass_no)
+
+    def measure_fn(self, skip_parity: bool, parities: dict):
+        return within(functools.partial(self.measure, envs=self.envs, skip_parity=skip_parity,
+                                        parities={k: v for k, v in parities.items() if v},
+                                        share_timeout=self.budget.seconds is not None),
+                      self.budget.deadline)
+
+    def pass_again(self, rung, jobs, pass_no: int) -> None:
+        """``--processes N`` at the last rung: every point measured once more after all the
+        others (interleaved, as the sweep does), its rounds pooled with the passes before, so
+        each point samples the same stretches of the machine's drift."""
+        from ..bench.sweep import pool
+        again = [j for j in jobs if eligible_at(self.lookup(j.key), rung.index) is not None]
+        parities = {j.key: (self.lookup(j.key).extra or {}).get("parity") for j in again}
+
+        def record(job, m):
+            before = copy.deepcopy(self.lookup(job.key))
+            self.record(rung, job, pool(before, m, pass_no))
+        self.runner(again, self.measure_fn(False, parities), rung.settings, record,
                     self.view.describe)
 
     def record(self, rung, job, m: res.Measurement) -> None:
@@ -161,9 +186,10 @@ def _halving_sweep(jobs, settings, path, *, resume, force, progress, runner, env
         if prewarm_jobs > 0 and missing and runner is None:
             from .prewarm import prewarm
             doc.settings["halving"]["prewarm"] = prewarm(missing, settings.timeout,
-                                                         prewarm_jobs, budget, view.describe)
+                                                         prewarm_jobs, budget, view.describe,
+                                                         workers)
         tune = HalvingTune(doc, path, rungs, budget, runner or run_local, envs, view, measure,
-                           workers)
+                           workers, lanes=prewarm_jobs)
         cut = tune.run(jobs)
     if workers is not None:
         doc.settings["workers"] = {"shared": True, "started": workers.started}

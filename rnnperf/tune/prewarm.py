@@ -22,25 +22,34 @@ import time
 
 
 def distinct(jobs) -> list:
-    """The first job of each group that compiles the same function, in order."""
+    """The first job of each group that compiles the same function
+    (:func:`.workers.function_key`), in order."""
     from .halving import group_order
+    from .workers import function_key
     seen, out = set(), []
     for job in group_order(jobs):
-        values = {k: v for k, v in job.config.values().items() if k != "threads"}
-        key = repr((sorted(values.items()), job.shape, job.task))
+        key = function_key(job)
         if key not in seen:
             seen.add(key)
             out.append(job)
     return out
 
 
-def prewarm(jobs, timeout: float, parallel: int, budget, describe=None) -> dict:
+def prewarm(jobs, timeout: float, parallel: int, budget, describe=None, workers=None) -> dict:
     """Compile each distinct function of ``jobs``, ``parallel`` engines at a time
     (:func:`rnnperf.bench.lanes.run_in_lanes`); returns ``{"functions", "wall_s", "failed"}``
-    for the document. A lane stops when the budget is spent."""
+    for the document. A lane stops when the budget is spent.
+
+    With ``workers`` (:class:`.workers.SharedWorkers`) each function is built in the shared
+    worker that will measure it, which keeps it: the load is paid once, here, side by side.
+    Those workers are started here, in this thread, before the lanes' threads use them (a
+    worker dies with the thread that started it)."""
     from ..bench.lanes import run_in_lanes
     from ..bench.process import run_worker
     todo = distinct(jobs)
+    if workers is not None:
+        todo = todo[:workers.keep_alive]           # no more than stay alive at once
+        shared = {job.key: workers.worker_for(job) for job in todo}
     failed, start = [], time.perf_counter()
 
     def compile_one(job) -> bool:
@@ -49,11 +58,15 @@ def prewarm(jobs, timeout: float, parallel: int, budget, describe=None) -> dict:
             return False
         if describe:
             describe(f"compiling {job.profile}")
-        out = run_worker("warm", job.config, {"shape": job.shape, "task": job.task},
-                         timeout=left)
+        payload = {"shape": job.shape, "task": job.task}
+        if workers is not None:
+            out = shared[job.key].ask("warm", job.config, {**payload, "shared": True},
+                                      timeout=left)
+        else:
+            out = run_worker("warm", job.config, payload, timeout=left)
         if out.status != "ok":
             failed.append(job.key)
         return True
     run_in_lanes(todo, lambda job: job.config.engine, compile_one, parallel)
-    return {"functions": len(todo), "parallel": parallel,
+    return {"functions": len(todo), "parallel": parallel, "shared": workers is not None,
             "wall_s": round(time.perf_counter() - start, 1), "failed": failed}

@@ -29,8 +29,10 @@ from collections import OrderedDict
 
 from ..bench import results as res
 
-#: shared workers alive at once, at most (each holds its libraries and one compiled function)
-KEEP_ALIVE = 12
+#: shared workers alive at once, at most (each holds its libraries and one compiled function:
+#: 0.1-0.5 GB); fewer while the machine's free memory is under :data:`MIN_FREE_SHARE`
+KEEP_ALIVE = 24
+MIN_FREE_SHARE = 0.25
 
 
 def function_key(job, env: dict | None = None) -> str:
@@ -43,6 +45,16 @@ def function_key(job, env: dict | None = None) -> str:
         values = {k: v for k, v in values.items() if k != "threads"}
     return repr((sorted(values.items()), sorted(job.shape.items()), job.task,
                  sorted((env or {}).items())))
+
+
+def low_memory() -> bool:
+    """Less than :data:`MIN_FREE_SHARE` of the machine's memory is free."""
+    try:
+        import psutil
+        vm = psutil.virtual_memory()
+        return vm.available < MIN_FREE_SHARE * vm.total
+    except (ImportError, OSError):
+        return False
 
 
 class SharedWorkers:
@@ -90,11 +102,34 @@ class SharedWorkers:
         config = flags.load(flags=[job.config.profile(), f"threads={threads}"], use_env=False)
         env = dict(self.envs.get(job.key) or {})
         set_thread_env(threads, env)
+        while self.workers and (len(self.workers) >= self.keep_alive or low_memory()):
+            self.workers.popitem(last=False)[1].close()       # the least recently used
         worker = self.workers[group] = SharedWorker(config, env)
         self.started += 1
-        while len(self.workers) > self.keep_alive:
-            self.workers.popitem(last=False)[1].close()
         return worker
+
+    def check_parity(self, jobs, timeout, parallel: int, describe=None) -> dict:
+        """Parity of ``jobs`` (at most :attr:`keep_alive`) in their shared workers, ``parallel``
+        engines at a time: a check is no measurement, so checks may overlap (as prewarm's
+        compiles do), and the rung's timings then run one at a time with the outcome carried.
+        ``timeout()`` gives each check its seconds. Returns ``{job key: outcome}``; a check
+        whose worker died is left out (the point's measurement checks it again, with a retry).
+        """
+        from ..bench.lanes import run_in_lanes
+        from ..bench.parity import rows_from_worker
+        from .point import parity_outcome
+        jobs = list(jobs)[:self.keep_alive]
+        shared = {j.key: self.worker_for(j) for j in jobs}    # started in this thread
+        outcomes: dict = {}
+
+        def check(job):
+            if describe:
+                describe(f"parity {job.profile}")
+            result = shared[job.key].ask("parity", job.config, {}, timeout=timeout())
+            if shared[job.key].alive or result.status != "failed":
+                outcomes[job.key] = parity_outcome(rows_from_worker(job.config, result))
+        run_in_lanes(jobs, lambda job: job.config.engine, check, max(1, parallel))
+        return outcomes
 
     def measure(self, job, settings, envs=None, parity="run",
                 share_timeout: bool = False) -> res.Measurement:
