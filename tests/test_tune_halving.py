@@ -236,6 +236,19 @@ def test_live_table_marks_the_points_that_would_survive():
     assert view.survivors() == set(fastest(fake, 4, exclude=[j.key for j in jobs[6:]]))
     view.cut(jobs[7])
     assert view.rows[jobs[7].key][2] == "cut by --budget" and view.live.last.row_count == 12
+    assert "12 points, 5 left" in view.live.last.title and "s to go" in view.live.last.title
+
+
+def test_the_eta_counts_what_is_left_and_the_longer_rungs_after():
+    from rnnperf.tune.live import eta_s
+    rungs = schedule(12, Settings(min_time=0.9, rounds=5, processes=2))   # sizes 12, 4, 2
+    first = rungs[0].settings
+    per_point = 2.0 + first.rounds * first.min_time       # 2 s of load and warm-up each
+    expected = 3 * per_point + sum(r.size * r.settings.processes *
+                                   (2.0 + r.settings.rounds * r.settings.min_time)
+                                   for r in rungs[1:])
+    assert eta_s(rungs, 0, 3, per_point) == pytest.approx(expected)
+    assert eta_s(rungs, len(rungs) - 1, 0, 5.0) == 0.0
 
 
 def test_parity_lanes_keep_the_order_and_overlap_engines(monkeypatch):

@@ -2,8 +2,8 @@
 
 One row per point of the rung in progress: its profile, the rung, its time per step and speed
 there (or why it has none), and whether it would survive if the rung ended now (the best ``size``
-of the next rung so far); the title says which rung, what is being measured and the time
-spent. Stderr like every progress display, so ``rnnperf tune ... > table.txt`` keeps a clean
+of the next rung so far); the title says which rung, how many of its points are left, the time
+spent and an estimate of the time to go (:func:`eta_s`, from what this rung's points took). Stderr like every progress display, so ``rnnperf tune ... > table.txt`` keeps a clean
 table; ``--no-progress`` turns it off (:class:`NullView`).
 """
 
@@ -28,6 +28,19 @@ class NullView:
     def cut(self, job) -> None: ...
 
 
+def eta_s(rungs: list, index: int, left: int, per_point_s: float) -> float:
+    """Seconds still to go: ``left`` points of rung ``index`` at ``per_point_s`` each (what the
+    rung's points took so far), then every later rung's points at the same cost plus the longer
+    timing they ask for (``rounds x min_time`` more per pass, ``processes`` passes)."""
+    now = rungs[index].settings
+    fixed = max(0.0, per_point_s - now.rounds * now.min_time)   # load, warm-up, calibration
+    total = left * per_point_s
+    for rung in rungs[index + 1:]:
+        s = rung.settings
+        total += rung.size * s.processes * (fixed + s.rounds * s.min_time)
+    return total
+
+
 class LiveView(NullView):
     def __init__(self, live, rungs: list):
         self.live, self.rungs = live, rungs
@@ -35,11 +48,21 @@ class LiveView(NullView):
         self.rows: dict[str, list] = {}      # key -> [profile, seq/s, status, ms/step]
         self.now = ""
         self.start = time.monotonic()
+        self.rung_start, self.finished = self.start, 0
 
     def start_rung(self, rung, jobs) -> None:
         self.rung, self.now = rung, ""
         self.rows = {j.key: [j.profile, None, "queued", None] for j in jobs}
+        self.rung_start, self.finished = time.monotonic(), 0
         self.refresh()
+
+    def eta(self) -> str:
+        """``, about N s to go`` once a point of this rung has finished, else nothing."""
+        if not self.finished or self.rung is None:
+            return ""
+        left = sum(1 for row in self.rows.values() if row[2] == "queued")
+        per_point = (time.monotonic() - self.rung_start) / self.finished
+        return f", about {eta_s(self.rungs, self.rung.index, left, per_point):.0f} s to go"
 
     def describe(self, text: str) -> None:
         self.now = text
@@ -50,6 +73,8 @@ class LiveView(NullView):
         parity = ((m.extra or {}).get("parity") or {}).get("status") if m is not None else None
         status = (m.status if m is not None else "?") if parity in (None, "ok") else \
             f"parity {parity}"
+        if self.rows.get(job.key, [None, None, "queued"])[2] == "queued":
+            self.finished += 1
         self.rows[job.key] = [job.profile, speed, status, m.median_s if speed else None]
         self.refresh()
 
@@ -71,9 +96,11 @@ class LiveView(NullView):
         from rich.table import Table
         from rich.text import Text
         last = len(self.rungs) - 1
-        title = (f"rung {self.rung.index} of {last} ({len(self.rows)} points, min-time "
-                 f"{self.rung.settings.min_time:.3g} s, {self.rung.settings.rounds} rounds); "
-                 f"{time.monotonic() - self.start:.0f} s" if self.rung else "tune")
+        left = sum(1 for row in self.rows.values() if row[2] == "queued")
+        title = (f"rung {self.rung.index} of {last} ({len(self.rows)} points, {left} left, "
+                 f"min-time {self.rung.settings.min_time:.3g} s, {self.rung.settings.rounds} "
+                 f"rounds); {time.monotonic() - self.start:.0f} s{self.eta()}"
+                 if self.rung else "tune")
         out = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left",
                     caption=f"measuring: {self.now}" if self.now else None,
                     caption_justify="left")
