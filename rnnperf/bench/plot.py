@@ -65,7 +65,8 @@ def plot(doc: ResultsDoc, out, title: str | None = None) -> str:
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_yscale("log")
     axes[0].legend(fontsize=8, loc="best")
-    cpu = doc.machine.get("cpu", "?")
+    from .machine import cpu_label
+    cpu = cpu_label(doc.machine or {})
     fig.suptitle(title or f"rnnperf: {cpu}, {doc.machine.get('cores_logical', '?')} logical cores",
                  fontsize=10)
     skipped = [f"{m.engine} {shape_label(m.shape)} {m.task}: {m.status}" for m in doc.results

@@ -43,6 +43,7 @@ def rc_text(best, runner_up, doc: res.ResultsDoc, n_points: int, n_rejected: int
             cut: dict | None = None) -> str:
     """The winner's explicit keys as an rc file, headed by the figures it was chosen on (and,
     when ``--budget`` cut the tune short, where)."""
+    from ..bench.machine import cpu_label
     values = {k: s.value for k, s in flags.parse_flags(best.profile, "profile")}
     machine = doc.machine or {}
     parity = best.extra.get("parity", {})
@@ -50,7 +51,7 @@ def rc_text(best, runner_up, doc: res.ResultsDoc, n_points: int, n_rejected: int
             f"{runner_up.seq_per_s:.1f} seq/s)" if runner_up else "no runner-up passed parity")
     header = "\n".join([
         f"Chosen by rnnperf tune on {res.now()}",
-        f"machine: {best.host or machine.get('hostname', '?')}, {machine.get('cpu', '?')}, "
+        f"machine: {best.host or machine.get('hostname', '?')}, {cpu_label(machine)}, "
         f"{machine.get('cores_logical', '?')} logical cores",
         f"shape {res.shape_label(best.shape)}, task {best.task}; {n_points} points measured, "
         f"{n_rejected} rejected",

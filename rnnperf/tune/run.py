@@ -59,6 +59,7 @@ def choose(doc: res.ResultsDoc, jobs, out: Path, sweep_path: Path, title: str,
     A halving sweep ranks by the rung each point reached, then speed
     (:func:`.halving.rank_reached`); ``cut`` (the budget ran out) goes into the rc's header."""
     from ..atomic import write_text_atomic
+    from ..bench.machine import cpu_label
     from .halving import rank_reached
     from .rank import rank, verdict
     from .report import plot_ranked, rc_text, render
@@ -69,7 +70,7 @@ def choose(doc: res.ResultsDoc, jobs, out: Path, sweep_path: Path, title: str,
     best = eligible[0] if eligible else None
     render(ranked, best, wide=wide)
     png = out.with_suffix(".png")
-    plot_ranked(ranked, best, png, f"{title}, {doc.machine.get('cpu', '?')}")
+    plot_ranked(ranked, best, png, f"{title}, {cpu_label(doc.machine or {})}")
     print(f"sweep: {sweep_path}\nplot: {png}")
     if best is None:
         why = (f"--budget {cut['budget']} ran out at rung {cut['rung']} before any point "
