@@ -106,9 +106,9 @@ def test_a_shared_worker_killed_mid_rung_costs_a_re_run_of_its_point(tmp_path, m
     code, doc = tune_doc(tmp_path)
     assert code == 0 and killed
     assert all(m.status == "ok" for m in doc.results)
-    retried = [m for m in doc.results if "retried" in m.extra]
-    assert len(retried) == 1 and "shared worker lost" in retried[0].extra["retried"]
-    assert "SIGKILL" in retried[0].extra["retried"]
+    retried = [r["retried"] for m in doc.results for r in m.extra["halving"]["rungs"]
+               if "retried" in r]                       # the rung it happened at says so
+    assert len(retried) == 1 and "shared worker lost" in retried[0] and "SIGKILL" in retried[0]
 
 
 def test_the_strategies_measure_the_winner_the_same_way(tmp_path):
@@ -130,3 +130,33 @@ def test_the_pool_closes_what_no_rung_needs():
         assert not first.alive and second.alive             # at most keep_alive at once
         pool.keep_only(jobs[:1])
         assert not second.alive and not pool.workers
+
+
+def cpus_of_every_thread(pid: int) -> set[str]:
+    out = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as fh:
+                out |= {line.split()[1] for line in fh if line.startswith("Cpus_allowed_list")}
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2 or not os.path.isdir("/proc/self/task"),
+                    reason="needs two CPUs and Linux's /proc")
+def test_a_pool_started_under_threads_1_widens_for_threads_2():
+    """Every thread moves with each request: a BLAS pool started while the worker ran on one
+    CPU (threads=1 first, as a tune's order has it) must not stay there for threads=2."""
+    one, two = job(1), job(2)
+    worker = SharedWorker(flags.load(flags=["engine=numpy,threads=2"], use_env=False))
+    try:
+        first = worker.ask("bench", one.config, {**bench_payload(one, FAST), "shared": True}, 120)
+        narrow = cpus_of_every_thread(worker.proc.pid)
+        second = worker.ask("bench", two.config, {**bench_payload(two, FAST), "shared": True},
+                            120)
+        wide = cpus_of_every_thread(worker.proc.pid)
+    finally:
+        worker.close()
+    assert first.status == second.status == "ok"
+    assert len(narrow) == 1 and len(wide) == 1 and narrow != wide     # one set for all threads

@@ -314,3 +314,36 @@ def test_processes_pool_passes_at_the_last_rung_only(tmp_path):
         assert m.processes == 3 and len(m.times_s) == 3 * 5
     final_calls = fake.rung_calls(last.settings)
     assert len(final_calls) == 6 and final_calls[:2] == final_calls[2:4] == final_calls[4:]
+
+
+def test_a_budget_cut_in_a_later_pass_keeps_the_pooled_finalists(tmp_path):
+    """The budget runs out in pass 2 of the last rung: the tune stops there, and the finalists
+    keep what pass 1 measured (a cut measurement is never pooled into a timeout)."""
+    jobs = jobs_of()
+    settings = Settings(min_time=0.01, rounds=5, processes=2)
+    last = schedule(len(jobs), settings)[-1]
+    fake = Fake(jobs)
+    seen = []
+
+    def cut_in_pass_two(n, job):
+        if fake.calls[-1][1] == last.settings:
+            seen.append(job.key)
+            if len(seen) == 3:                 # the first measurement of pass 2
+                return {CUT: True}
+    fake.on_call = cut_in_pass_two
+    doc, cut = halving_sweep(jobs, settings, tmp_path / "s.json", resume=False, force=True,
+                             progress=False, runner=None, envs={}, eta=3, budget=Budget(),
+                             measure=fake)
+    assert cut == {"rung": last.index, "of": last.index + 1, "budget": None, "budget_s": None}
+    finals = [m for m in doc.results if reached(m) == last.index]
+    assert len(finals) == 2 and all(m.status == "ok" and (m.processes or 1) == 1 for m in finals)
+
+
+def test_resume_runs_the_passes_the_last_rung_still_lacks(tmp_path):
+    jobs = jobs_of()
+    sweep(tmp_path, jobs, Fake(jobs))                              # one pass, to the end
+    doc, _ = halving_sweep(jobs, Settings(min_time=0.01, rounds=5, processes=3),
+                           tmp_path / "s.json", resume=True, force=False, progress=False,
+                           runner=None, envs={}, eta=3, budget=Budget(), measure=Fake(jobs))
+    finals = [m for m in doc.results if reached(m) == len(schedule(len(jobs), Settings())) - 1]
+    assert finals and all(m.processes == 3 and len(m.times_s) == 15 for m in finals)

@@ -38,7 +38,7 @@ class SharedWorker:
     """One ``serve`` worker for ``config`` (its ``threads=``: the most any request will ask)."""
 
     def __init__(self, config, extra_env: dict | None = None):
-        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.stderr = tempfile.TemporaryFile()
         cmd = [worker_python(config), "-m", "rnnperf.bench.worker", "serve"]
         self.proc, self._watch_w = spawn(cmd, worker_env(config, extra_env), stderr=self.stderr)
         _live.add(self.proc)                   # Ctrl-C and SIGTERM kill it with the others
@@ -48,8 +48,11 @@ class SharedWorker:
         threading.Thread(target=self._read, name="rnnperf-shared-worker", daemon=True).start()
 
     def _read(self) -> None:
-        for line in self.proc.stdout:
-            self._lines.put(line)
+        try:
+            for line in self.proc.stdout:
+                self._lines.put(line)
+        except (OSError, ValueError):          # closed under us by close(): the worker is gone
+            pass
         self._lines.put(None)                  # EOF: the worker has exited
 
     @property
@@ -100,10 +103,9 @@ class SharedWorker:
 
     def _stderr_tail(self, n: int = 2000) -> str:
         try:
-            self.stderr.flush()
             size = os.fstat(self.stderr.fileno()).st_size
             self.stderr.seek(max(0, size - n))
-            return self.stderr.read()
+            return self.stderr.read().decode("utf-8", errors="replace")
         except (OSError, ValueError):
             return ""
 

@@ -60,6 +60,8 @@ def build_runner(config, payload: dict) -> Built:
     start = time.perf_counter()
     cls.import_libraries(config)
     import_s = time.perf_counter() - start
+    from ..engines.threads import limit_pools
+    limit_pools(config.threads)       # the pools loaded so far, before the first call sizes one
     start = time.perf_counter()
     engine = cls(config, s["I"], s["H"], s["O"], params)
     step = engine.runner(task, x, y, lengths, float(payload.get("lr", 0.01)))

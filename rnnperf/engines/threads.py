@@ -36,20 +36,33 @@ _STARTED_ON: list[int] | None = None
 
 
 def confine(threads: int | None) -> None:
-    """One request of a shared worker (:func:`rnnperf.bench.worker.serve`): the calling thread
-    on the first ``threads`` of the CPUs the process started on (all of them without
+    """One request of a shared worker (:func:`rnnperf.bench.worker.serve`): every thread of the
+    process on the first ``threads`` of the CPUs it started on (all of them without
     ``threads``), and every pool loaded so far limited to as many.
 
-    Only the calling thread moves (Linux's affinity is per thread): it is the one that computes
-    or drives the pools, and :func:`pools` reads its CPUs back. Pool threads started earlier keep
-    the wider set but are limited in number.
+    Every thread moves, not only the calling one (Linux's affinity is per thread, and a thread
+    inherits its creator's): a pool started during a ``threads=1`` request would otherwise keep
+    its threads on one CPU when a later request asks for more.
     """
     global _STARTED_ON
     if hasattr(os, "sched_getaffinity"):
         if _STARTED_ON is None:
             _STARTED_ON = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, _STARTED_ON[:threads] if threads else _STARTED_ON)
+        cpus = _STARTED_ON[:threads] if threads else _STARTED_ON
+        for tid in _threads_of_this_process():
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except OSError:              # a thread that ended meanwhile
+                pass
     limit_pools(threads or (len(_STARTED_ON) if _STARTED_ON else os.cpu_count()))
+
+
+def _threads_of_this_process() -> list[int]:
+    """Every thread id of this process (Linux: ``/proc/self/task``), else just this one (0)."""
+    try:
+        return [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
 
 
 def limit_pools(threads: int | None) -> None:

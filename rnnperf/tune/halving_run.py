@@ -91,7 +91,7 @@ class HalvingTune:
         self.runner(todo, self.measure_fn(skip, parities), rung.settings,
                     functools.partial(self.record, rung), self.view.describe)
         for pass_no in range(2, rung.settings.processes + 1):
-            self.pass_again(rung, todo, pass_no)
+            self.pass_again(rung, batch, pass_no)
 
     def measure_fn(self, skip_parity: bool, parities: dict):
         return within(functools.partial(self.measure, envs=self.envs, skip_parity=skip_parity,
@@ -104,10 +104,14 @@ class HalvingTune:
         others (interleaved, as the sweep does), its rounds pooled with the passes before, so
         each point samples the same stretches of the machine's drift."""
         from ..bench.sweep import pool
-        again = [j for j in jobs if eligible_at(self.lookup(j.key), rung.index) is not None]
+        again = [j for j in jobs if eligible_at(self.lookup(j.key), rung.index) is not None
+                 and (self.lookup(j.key).processes or 1) < pass_no]     # --resume: the rest
         parities = {j.key: (self.lookup(j.key).extra or {}).get("parity") for j in again}
 
         def record(job, m):
+            if (m.extra or {}).get(CUT):       # the budget ran out: stop, keep what was pooled
+                self.view.cut(job)
+                raise Stop
             before = copy.deepcopy(self.lookup(job.key))
             self.record(rung, job, pool(before, m, pass_no))
         self.runner(again, self.measure_fn(False, parities), rung.settings, record,
@@ -123,7 +127,9 @@ class HalvingTune:
         history = [e for e in old.get("rungs", []) if e.get("rung", 0) < rung.index]
         history.append({"rung": rung.index, "min_time_s": rung.settings.min_time,
                         "rounds": rung.settings.rounds, "loops": m.loops,
-                        "median_s": m.median_s, "seq_per_s": m.seq_per_s, "status": m.status})
+                        "median_s": m.median_s, "seq_per_s": m.seq_per_s, "status": m.status,
+                        **({"retried": m.extra["retried"]} if "retried" in (m.extra or {})
+                           else {})})
         extra = dict(m.extra or {})
         if "parity" not in extra and before is not None and "parity" in (before.extra or {}):
             extra["parity"] = before.extra["parity"]

@@ -47,10 +47,8 @@ def prewarm(jobs, timeout: float, parallel: int, budget, describe=None, workers=
     from ..bench.lanes import run_in_lanes
     from ..bench.process import run_worker
     todo = distinct(jobs)
-    if workers is not None:
-        todo = todo[:workers.keep_alive]           # no more than stay alive at once
-        shared = {job.key: workers.worker_for(job) for job in todo}
-    failed, start = [], time.perf_counter()
+    shared = workers.workers_for(todo) if workers is not None else {}   # beyond keep_alive:
+    failed, start = [], time.perf_counter()                              # fresh, caches only
 
     def compile_one(job) -> bool:
         left = min(timeout, budget.remaining())
@@ -59,7 +57,7 @@ def prewarm(jobs, timeout: float, parallel: int, budget, describe=None, workers=
         if describe:
             describe(f"compiling {job.profile}")
         payload = {"shape": job.shape, "task": job.task}
-        if workers is not None:
+        if job.key in shared:
             out = shared[job.key].ask("warm", job.config, {**payload, "shared": True},
                                       timeout=left)
         else:

@@ -88,25 +88,41 @@ class SharedWorkers:
         for group in [g for g in self.workers if g not in wanted]:
             self.workers.pop(group).close()
 
-    def worker_for(self, job):
-        """The live worker of ``job``'s function, started if there is none."""
+    def group_of(self, job) -> str:
+        return self.key_of.get(job.key) or function_key(job, self.envs.get(job.key))
+
+    def worker_for(self, job, protect=()):
+        """The live worker of ``job``'s function, started if there is none. Starting one closes
+        the least recently used beyond :attr:`keep_alive`, and one more while memory is low,
+        never one of the functions in ``protect`` (a batch about to use them)."""
         from .. import flags
         from ..bench.process import set_thread_env
         from ..bench.shared_worker import SharedWorker
-        group = self.key_of.get(job.key) or function_key(job, self.envs.get(job.key))
+        group = self.group_of(job)
         worker = self.workers.get(group)
         if worker is not None and worker.alive:
             self.workers.move_to_end(group)
             return worker
+        if worker is not None:                     # it died: closed before it is replaced
+            self.workers.pop(group).close(kill=True)
         threads = self.threads.get(group) or job.config.threads or os.cpu_count() or 1
         config = flags.load(flags=[job.config.profile(), f"threads={threads}"], use_env=False)
         env = dict(self.envs.get(job.key) or {})
         set_thread_env(threads, env)
-        while self.workers and (len(self.workers) >= self.keep_alive or low_memory()):
-            self.workers.popitem(last=False)[1].close()       # the least recently used
+        spare = [g for g in self.workers if g not in protect]      # least recently used first
+        over = max(0, len(self.workers) + 1 - self.keep_alive) + (1 if low_memory() else 0)
+        for old in spare[:over]:
+            self.workers.pop(old).close()
         worker = self.workers[group] = SharedWorker(config, env)
         self.started += 1
         return worker
+
+    def workers_for(self, jobs) -> dict:
+        """Each job's worker, started here, in this thread (a worker dies with the thread that
+        started it), none evicting another of the batch; at most :attr:`keep_alive` jobs."""
+        jobs = list(jobs)[:self.keep_alive]
+        protect = {self.group_of(j) for j in jobs}
+        return {j.key: self.worker_for(j, protect) for j in jobs}
 
     def check_parity(self, jobs, timeout, parallel: int, describe=None) -> dict:
         """Parity of ``jobs`` (at most :attr:`keep_alive`) in their shared workers, ``parallel``
@@ -118,8 +134,8 @@ class SharedWorkers:
         from ..bench.lanes import run_in_lanes
         from ..bench.parity import rows_from_worker
         from .point import parity_outcome
-        jobs = list(jobs)[:self.keep_alive]
-        shared = {j.key: self.worker_for(j) for j in jobs}    # started in this thread
+        shared = self.workers_for(jobs)
+        jobs = [j for j in jobs if j.key in shared]
         outcomes: dict = {}
 
         def check(job):
