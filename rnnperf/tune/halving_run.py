@@ -33,17 +33,21 @@ def point_measure(job, settings, envs=None, skip_parity=False, parities=None,
     the last) skips parity, a later rung checks it once, then carries it (``parities``: the
     outcomes found so far)."""
     from .point import measure_rung
+    return measure_rung(job, settings, envs, parity=parity_mode(job, skip_parity, parities),
+                        share_timeout=share_timeout)
+
+
+def parity_mode(job, skip_parity: bool, parities) -> str | dict:
+    """``"skip"``, the outcome an earlier rung found for ``job`` (carried), or ``"run"``."""
     known = (parities or {}).get(job.key)
-    parity = "skip" if skip_parity else (known if known is not None else "run")
-    return measure_rung(job, settings, envs, parity=parity, share_timeout=share_timeout)
+    return "skip" if skip_parity else (known if known is not None else "run")
 
 
 def shared_point_measure(job, settings, workers=None, envs=None, skip_parity=False,
                          parities=None, share_timeout=False):
     """:func:`point_measure` in the point's shared worker (:mod:`.workers`): here, not on Dask."""
-    known = (parities or {}).get(job.key)
-    parity = "skip" if skip_parity else (known if known is not None else "run")
-    return workers.measure(job, settings, parity=parity, share_timeout=share_timeout)
+    return workers.measure(job, settings, parity=parity_mode(job, skip_parity, parities),
+                           share_timeout=share_timeout)
 
 
 class HalvingTune:
